@@ -1,0 +1,1 @@
+"""Thin Rasa SDK custom actions; the logic they call lives in ``bot/``."""

@@ -1,0 +1,43 @@
+"""The project's action server: rasa-sdk's app, made safe to run next to patients.
+
+rasa-sdk answers an exception with HTTP 500 and the whole request body - the
+patient's tracker, every message they typed - in the response and the log. Here
+the server binds to loopback only and answers errors with a bare 500.
+"""
+from __future__ import annotations
+
+import logging
+import os
+
+from sanic import response
+from sanic.request import Request
+
+from rasa_sdk.endpoint import create_app
+
+logger = logging.getLogger(__name__)
+
+def build_app(actions_package: str = "actions"):
+    app = create_app(actions_package, cors_origins=None)
+
+    async def private_error(request: Request, exception: Exception):
+        # Log the kind of failure only: never the tracker, which holds patients' messages.
+        logger.error("Action server error %s on %s", type(exception).__name__, request.path)
+        return response.json({"error": "internal error"}, status=500)
+
+    app.error_handler.add(Exception, private_error)
+    return app
+
+
+def main() -> None:
+    from bot.settings import get_settings
+
+    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
+    settings = get_settings()
+    host, port = settings.action_server_host, settings.action_server_port
+    app = build_app()
+    logger.info("Action server listening on http://%s:%d", host, port)
+    app.run(host=host, port=port, workers=1, access_log=False, motd=False)
+
+
+if __name__ == "__main__":
+    main()

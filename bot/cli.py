@@ -1,0 +1,84 @@
+"""Command line: ``python -m bot <command>``.
+
+  build     build the knowledge-base database and the spaCy pipeline from knowledge/
+  train     train the Rasa model if config, domain or data changed (--force to retrain)
+  serve     run the action server and the Rasa server (REST channel) until Ctrl-C
+  shell     run the action server and `rasa shell` for staff testing
+  explain   show intent, route, facts and reply for questions (interactive without arguments)
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import List, Optional
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from bot.knowledge import get_knowledge_base
+    from bot.knowledge.build import build_knowledge_base
+    from bot.nlp import build_pipeline
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    report = build_knowledge_base(knowledge_dir=settings.knowledge_dir, database_url=settings.database_url)
+    print(
+        f"Knowledge base: {report.facts} facts, {report.topics} topics, {report.sources} sources, "
+        f"{report.synonyms} route phrases -> {report.database_url}"
+    )
+    synonyms = get_knowledge_base(database_url=settings.database_url).route_synonyms()
+    path = build_pipeline(synonyms=synonyms, output=settings.spacy_pipeline_path)
+    print(f"spaCy pipeline -> {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.training import ensure_model
+
+    print(ensure_model(force=args.force))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
+    from bot.serve import ServeOptions, serve
+    from bot.settings import get_settings
+    from bot.training import ensure_model
+
+    return serve(ServeOptions(model=ensure_model(), settings=get_settings(), shell=shell))
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from bot.explain import run_explain
+    from bot.training import ensure_model
+
+    return run_explain(model=ensure_model(), questions=args.question)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("build", help="build the knowledge base and spaCy pipeline")
+    train = sub.add_parser("train", help="train the Rasa model when its inputs changed")
+    train.add_argument("--force", action="store_true", help="retrain even if the model is current")
+    sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
+    sub.add_parser("shell", help="action server + rasa shell")
+    explain = sub.add_parser("explain", help="explain the assistant's answers to questions")
+    explain.add_argument("question", nargs="*", help="questions (interactive when none given)")
+    args = parser.parse_args(argv)
+    if args.command == "build":
+        return cmd_build(args)
+    if args.command == "train":
+        return cmd_train(args)
+    if args.command == "serve":
+        return cmd_serve(args)
+    if args.command == "shell":
+        return cmd_serve(args, shell=True)
+    return cmd_explain(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

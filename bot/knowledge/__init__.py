@@ -1,0 +1,13 @@
+"""Knowledge base: curated facts, their sources, and the SQL store that serves them."""
+from bot.knowledge.records import ConflictRecord, FactRecord, SourceRecord, TopicRecord
+from bot.knowledge.store import KnowledgeBase, SqlKnowledgeBase, get_knowledge_base
+
+__all__ = [
+    "ConflictRecord",
+    "FactRecord",
+    "KnowledgeBase",
+    "SourceRecord",
+    "SqlKnowledgeBase",
+    "TopicRecord",
+    "get_knowledge_base",
+]

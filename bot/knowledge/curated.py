@@ -1,0 +1,158 @@
+"""Reading and validating the curated YAML files in ``knowledge/``."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import yaml
+
+from bot.knowledge.records import ROUTES
+
+
+class CurationError(ValueError):
+    """The curated files are inconsistent; the message says where."""
+
+
+@dataclass(frozen=True)
+class CuratedSource:
+    id: str
+    short_name: str
+    publisher: str
+    title: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class CuratedFact:
+    id: str
+    topic: str
+    routes: Tuple[str, ...]
+    source: str
+    text: str
+    position: int
+    conflict: Optional[str]
+
+
+@dataclass(frozen=True)
+class CuratedTopic:
+    id: str
+    title: str
+    keywords: Tuple[str, ...]
+    position: int
+    conflicts: Tuple[Tuple[str, str], ...]  # (id, note)
+
+
+@dataclass(frozen=True)
+class CuratedRoute:
+    id: str
+    label: str
+    synonyms: Tuple[str, ...]
+
+
+def _route_phrases(route: dict) -> Tuple[str, ...]:
+    """Plain synonyms, plus each ambiguous word paired with the words that make it a route."""
+    phrases = [str(x).lower() for x in route["synonyms"]]
+    for word, context in (route.get("ambiguous") or {}).items():
+        phrases += [f"{before} {word}" for before in context.get("before", ())]
+        phrases += [f"{word} {after}" for after in context.get("after", ())]
+    return tuple(dict.fromkeys(phrases))
+
+
+@dataclass(frozen=True)
+class Curated:
+    sources: Tuple[CuratedSource, ...]
+    topics: Tuple[CuratedTopic, ...]
+    facts: Tuple[CuratedFact, ...]
+    routes: Tuple[CuratedRoute, ...]
+
+
+def _read(path: Path) -> dict:
+    with path.open(encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise CurationError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def load_curated(*, knowledge_dir: Path) -> Curated:
+    """Load every curated file and check that the pieces fit together."""
+    sources = tuple(
+        CuratedSource(
+            id=s["id"],
+            short_name=s["short_name"],
+            publisher=s["publisher"],
+            title=s["title"],
+            citation=s["citation"],
+        )
+        for s in _read(knowledge_dir / "sources.yml")["sources"]
+    )
+    routes = tuple(
+        CuratedRoute(id=r["id"], label=r["label"], synonyms=_route_phrases(r))
+        for r in _read(knowledge_dir / "routes.yml")["routes"]
+    )
+    topics: List[CuratedTopic] = []
+    facts: List[CuratedFact] = []
+    for position, path in enumerate(sorted((knowledge_dir / "facts").glob("*.yml"))):
+        data = _read(path)
+        topic_id = data["topic"]
+        if topic_id != path.stem:
+            raise CurationError(f"{path}: topic '{topic_id}' must match the file name")
+        conflicts = tuple((c["id"], c["note"]) for c in data.get("conflicts") or ())
+        topics.append(
+            CuratedTopic(
+                id=topic_id,
+                title=data["title"],
+                keywords=tuple(str(k).lower() for k in data.get("keywords") or ()),
+                position=position,
+                conflicts=conflicts,
+            )
+        )
+        for index, fact in enumerate(data["facts"]):
+            facts.append(
+                CuratedFact(
+                    id=fact["id"],
+                    topic=topic_id,
+                    routes=tuple(fact["routes"]),
+                    source=fact["source"],
+                    text=" ".join(str(fact["text"]).split()),
+                    position=index,
+                    conflict=fact.get("conflict"),
+                )
+            )
+    curated = Curated(tuple(sources), tuple(topics), tuple(facts), routes)
+    validate(curated)
+    return curated
+
+
+def validate(curated: Curated) -> None:
+    """Raise CurationError on anything that would make a wrong or unsourced answer."""
+    source_ids = {s.id for s in curated.sources}
+    route_ids = {r.id for r in curated.routes}
+    if route_ids != set(ROUTES):
+        raise CurationError(f"routes.yml must define exactly {ROUTES}, found {sorted(route_ids)}")
+    seen: set = set()
+    conflict_members: Dict[str, List[CuratedFact]] = {}
+    declared = {cid: topic.id for topic in curated.topics for cid, _ in topic.conflicts}
+    for fact in curated.facts:
+        if fact.id in seen:
+            raise CurationError(f"duplicate fact id '{fact.id}'")
+        seen.add(fact.id)
+        if fact.source not in source_ids:
+            raise CurationError(f"fact '{fact.id}' names unknown source '{fact.source}'")
+        if not fact.routes or not set(fact.routes) <= route_ids:
+            raise CurationError(f"fact '{fact.id}' has invalid routes {fact.routes}")
+        if not fact.text:
+            raise CurationError(f"fact '{fact.id}' has no text")
+        if fact.conflict:
+            if declared.get(fact.conflict) != fact.topic:
+                raise CurationError(
+                    f"fact '{fact.id}' names conflict '{fact.conflict}' not declared in its topic"
+                )
+            conflict_members.setdefault(fact.conflict, []).append(fact)
+    for conflict_id in declared:
+        members = conflict_members.get(conflict_id, [])
+        if len({m.source for m in members}) < 2:
+            raise CurationError(
+                f"conflict '{conflict_id}' needs facts from at least two sources"
+            )

@@ -1,0 +1,58 @@
+"""Relational schema of the knowledge base (SQLAlchemy 1.4 declarative)."""
+from __future__ import annotations
+
+from sqlalchemy import Column, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import declarative_base, relationship
+
+Base = declarative_base()
+
+
+class Source(Base):
+    __tablename__ = "sources"
+    id = Column(String(64), primary_key=True)
+    short_name = Column(String(128), nullable=False)
+    publisher = Column(String(256), nullable=False)
+    title = Column(String(512), nullable=False)
+    citation = Column(String(768), nullable=False)
+
+
+class Topic(Base):
+    __tablename__ = "topics"
+    id = Column(String(64), primary_key=True)
+    title = Column(String(256), nullable=False)
+    keywords = Column(Text, nullable=False, default="")  # space separated
+    position = Column(Integer, nullable=False)
+
+
+class Conflict(Base):
+    __tablename__ = "conflicts"
+    id = Column(String(64), primary_key=True)
+    topic_id = Column(String(64), ForeignKey("topics.id"), nullable=False)
+    note = Column(Text, nullable=False)
+
+
+class Fact(Base):
+    __tablename__ = "facts"
+    id = Column(String(128), primary_key=True)
+    topic_id = Column(String(64), ForeignKey("topics.id"), nullable=False, index=True)
+    source_id = Column(String(64), ForeignKey("sources.id"), nullable=False)
+    conflict_id = Column(String(64), ForeignKey("conflicts.id"), nullable=True)
+    text = Column(Text, nullable=False)
+    position = Column(Integer, nullable=False)
+    source = relationship(Source, lazy="joined")
+    routes = relationship("FactRoute", lazy="joined", cascade="all, delete-orphan")
+
+
+class FactRoute(Base):
+    __tablename__ = "fact_routes"
+    fact_id = Column(String(128), ForeignKey("facts.id"), primary_key=True)
+    route = Column(String(8), primary_key=True, index=True)
+
+
+class RouteSynonym(Base):
+    __tablename__ = "route_synonyms"
+    __table_args__ = (UniqueConstraint("route", "phrase"),)
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    route = Column(String(8), nullable=False, index=True)
+    label = Column(String(64), nullable=False)
+    phrase = Column(String(128), nullable=False)

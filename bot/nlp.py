@@ -1,0 +1,81 @@
+"""The project's own spaCy pipeline.
+
+No pretrained spaCy model can be downloaded here, so the project builds its own:
+blank English + the lookup lemmatizer (tables from spacy-lookups-data) + an
+entity ruler whose ROUTE patterns are generated from the knowledge base's route
+synonyms. Rasa's SpacyNLP loads it by path (see config.yml).
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Iterable, List, Sequence
+
+import spacy
+from spacy.language import Language
+
+ROUTE_LABEL = "ROUTE"
+
+
+def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[dict]:
+    """Token patterns (case-insensitive) for every route synonym; the pattern id is the route."""
+    patterns = []
+    for route, phrases in synonyms.items():
+        for phrase in phrases:
+            tokens = [t.text for t in nlp.make_doc(phrase.lower())]
+            patterns.append({"label": ROUTE_LABEL, "id": route, "pattern": [{"LOWER": t} for t in tokens]})
+    return patterns
+
+
+def build_pipeline(*, synonyms: Dict[str, Sequence[str]], output: Path) -> Path:
+    """Create the pipeline and save it where Rasa's SpacyNLP will load it."""
+    nlp = spacy.blank("en")
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
+    nlp.initialize()  # loads the lookup tables; it would also clear an entity ruler's patterns
+    ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "overwrite_ents": True})
+    ruler.add_patterns(route_patterns(nlp, synonyms))
+    nlp.meta["name"] = "ketamine_assistant_pipeline"
+    nlp.meta["description"] = "Blank English + lookup lemmatizer + ROUTE entity ruler from the knowledge base"
+    output.mkdir(parents=True, exist_ok=True)
+    nlp.to_disk(output)
+    return output
+
+
+@lru_cache(maxsize=2)
+def load_pipeline(path: str) -> Language:
+    """Load (once per process) the pipeline built by ``build_pipeline``."""
+    if not Path(path, "config.cfg").exists():
+        raise FileNotFoundError(f"No spaCy pipeline at {path}; run `python -m bot build` first.")
+    return spacy.load(path)
+
+
+def lemmas(nlp: Language, text: str, *, drop_stop_words: bool = True) -> List[str]:
+    """Lower-cased lemmas of the alphanumeric tokens of ``text``."""
+    doc = nlp(text.lower())
+    return [
+        token.lemma_.lower() or token.text
+        for token in doc
+        if (token.is_alpha or token.like_num) and not (drop_stop_words and token.is_stop)
+    ]
+
+
+def routes_in(nlp: Language, text: str) -> List[str]:
+    """Route ids mentioned in ``text``, in order of mention, without repeats."""
+    seen: Dict[str, None] = {}
+    for ent in nlp(text.lower()).ents:
+        if ent.label_ == ROUTE_LABEL and ent.ent_id_:
+            seen.setdefault(ent.ent_id_, None)
+    return list(seen)
+
+
+def iter_route_entities(doc) -> Iterable[dict]:
+    """Rasa-style entity dicts for the ROUTE spans of a processed doc."""
+    for ent in doc.ents:
+        if ent.label_ == ROUTE_LABEL and ent.ent_id_:
+            yield {
+                "entity": "route",
+                "value": ent.ent_id_,
+                "start": ent.start_char,
+                "end": ent.end_char,
+                "confidence_entity": 1.0,
+            }

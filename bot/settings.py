@@ -1,0 +1,61 @@
+"""The one place that reads configuration.
+
+Every setting comes from an environment variable with a safe default, so the
+assistant runs from a clean checkout without any configuration at all.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration for the assistant and its tools."""
+
+    knowledge_dir: Path
+    database_url: str
+    spacy_pipeline_path: Path
+    models_dir: Path
+    # Per-clinic contact details used in crisis and referral replies.
+    clinic_name: str
+    clinic_phone: str
+    emergency_number: str
+    crisis_line: str
+    # A search hit must score at least this (BM25) to be used as an answer.
+    search_min_score: float
+    # Where the servers listen (loopback by default: put a reverse proxy in front to expose Rasa).
+    rasa_interface: str
+    rasa_port: int
+    action_server_host: str
+    action_server_port: int
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    build_dir = PROJECT_ROOT / "build"
+    return Settings(
+        knowledge_dir=Path(_env("KB_KNOWLEDGE_DIR", str(PROJECT_ROOT / "knowledge"))),
+        database_url=_env("KB_DATABASE_URL", f"sqlite:///{build_dir / 'knowledge.db'}"),
+        spacy_pipeline_path=Path(_env("KB_SPACY_PIPELINE", str(build_dir / "spacy_pipeline"))),
+        models_dir=Path(_env("RASA_MODELS_DIR", str(PROJECT_ROOT / "models"))),
+        clinic_name=_env("CLINIC_NAME", "the clinic"),
+        clinic_phone=_env("CLINIC_PHONE", "see the clinic's website for its phone number"),
+        emergency_number=_env("CLINIC_EMERGENCY_NUMBER", "911"),
+        crisis_line=_env("CLINIC_CRISIS_LINE", "988 (Suicide & Crisis Lifeline)"),
+        search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "4.0")),
+        rasa_interface=_env("RASA_INTERFACE", "127.0.0.1"),
+        rasa_port=int(_env("RASA_PORT", "5005")),
+        action_server_host=_env("ACTION_SERVER_HOST", "127.0.0.1"),
+        action_server_port=int(_env("ACTION_SERVER_PORT", "5055")),
+    )

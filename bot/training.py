@@ -1,0 +1,68 @@
+"""Train the Rasa model only when its inputs changed.
+
+The model's name carries a fingerprint of everything training reads (config,
+domain, NLU/rules/stories, the custom components and the Rasa version), so an
+unchanged project reuses its model and a changed one trains exactly once.
+Knowledge-base wording and route synonyms are *not* inputs: changing an answer
+needs a knowledge-base rebuild, never a retrain.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional
+
+from bot.settings import PROJECT_ROOT, get_settings
+
+MODEL_PREFIX = "assistant-"
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py")
+
+
+def _files(root: Path, inputs: Iterable[str]) -> List[Path]:
+    found: List[Path] = []
+    for name in inputs:
+        path = root / name
+        found.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+    return found
+
+
+def fingerprint(*, root: Path = PROJECT_ROOT) -> str:
+    import rasa
+
+    digest = hashlib.sha256(f"rasa={rasa.__version__}".encode())
+    for path in _files(root, TRAINING_INPUTS):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def model_path(*, root: Path = PROJECT_ROOT, models_dir: Optional[Path] = None) -> Path:
+    directory = models_dir or get_settings().models_dir
+    return directory / f"{MODEL_PREFIX}{fingerprint(root=root)}.tar.gz"
+
+
+def ensure_model(*, root: Path = PROJECT_ROOT, models_dir: Optional[Path] = None, force: bool = False) -> Path:
+    """Return the model for the current inputs, training it first if it does not exist."""
+    target = model_path(root=root, models_dir=models_dir)
+    if target.exists() and not force:
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    subprocess.run(
+        [
+            sys.executable, "-m", "rasa", "train",
+            "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+            "--out", str(target.parent),
+            "--fixed-model-name", target.name[: -len(".tar.gz")],
+        ],
+        cwd=root,
+        env=env,
+        check=True,
+    )
+    for old in target.parent.glob(f"{MODEL_PREFIX}*.tar.gz"):
+        if old != target:
+            old.unlink()  # keep only the model that matches the checkout
+    return target

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Shared set-up for ./run.sh and ./test.sh (sourced, not run): find Python 3.10, create .venv,
+# install the pinned dependencies when the requirement files changed, build the knowledge base
+# and the spaCy pipeline.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+export RASA_TELEMETRY_ENABLED=false
+export TF_CPP_MIN_LOG_LEVEL=2
+export SQLALCHEMY_SILENCE_UBER_WARNING=1
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+
+is_py310() { "$1" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' >/dev/null 2>&1; }
+
+find_python310() {
+  # 1. an explicit choice, 2. a working python3.10 on PATH (a pyenv shim may refuse to run),
+  # 3. pyenv's own 3.10, 4. python3 if it happens to be 3.10.
+  if [ -n "${PYTHON:-}" ] && is_py310 "$PYTHON"; then echo "$PYTHON"; return 0; fi
+  if command -v python3.10 >/dev/null 2>&1 && is_py310 python3.10; then command -v python3.10; return 0; fi
+  if command -v pyenv >/dev/null 2>&1; then
+    local version candidate
+    version="$(pyenv versions --bare 2>/dev/null | grep -E '^3\.10(\.[0-9]+)?$' | sort -V | tail -n 1 || true)"
+    if [ -n "$version" ]; then
+      candidate="$(PYENV_VERSION="$version" pyenv which python3.10 2>/dev/null || true)"
+      if [ -n "$candidate" ] && is_py310 "$candidate"; then echo "$candidate"; return 0; fi
+    fi
+  fi
+  if command -v python3 >/dev/null 2>&1 && is_py310 python3; then command -v python3; return 0; fi
+  return 1
+}
+
+ensure_venv() {
+  # $1: requirements file to install (requirements.txt or requirements-test.txt)
+  local requirements="$1" python stamp wanted
+  if [ ! -x "$VENV/bin/python" ] || ! is_py310 "$VENV/bin/python"; then
+    if ! python="$(find_python310)"; then
+      echo "Python 3.10 is needed (Rasa 3.6 does not run on 3.11+). Install it (e.g. 'pyenv install 3.10')" >&2
+      echo "or point PYTHON at a python3.10 interpreter." >&2
+      exit 1
+    fi
+    echo "Creating $VENV with $python"
+    rm -rf "$VENV"
+    "$python" -m venv "$VENV"
+  fi
+  stamp="$VENV/.installed"
+  wanted="$(cat "$ROOT/$requirements" "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1) $requirements"
+  if [ ! -f "$stamp" ] || ! grep -qxF "$wanted" "$stamp"; then
+    echo "Installing Python dependencies ($requirements); the first time takes a few minutes..."
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip<24.1"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+      -r "$ROOT/$requirements" -c "$ROOT/constraints.txt"
+    echo "$wanted" >> "$stamp"
+  fi
+}
+
+build_knowledge() {
+  (cd "$ROOT" && "$VENV/bin/python" -m bot build)
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Set up everything and run every test: unit tests, `rasa data validate`, conversation tests
+# (`rasa test --fail-on-prediction-errors`) and an end-to-end test against both real servers.
+# The model is trained at most once per run (and not at all when config and data are unchanged).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
+ensure_venv requirements-test.txt
+build_knowledge
+cd "$ROOT"
+exec "$VENV/bin/python" -m pytest "$@"
