@@ -23,13 +23,20 @@ class Hit:
     score: float
 
 
+# spaCy's English stop list holds words that carry meaning here ("side effects", "how long",
+# "first time", "wears off"); they stay searchable.
+MEANINGFUL_STOP_WORDS = frozenset({"side", "long", "first", "before", "after", "off", "full", "down", "back"})
+
+
 def _terms(nlp: Language, text: str) -> List[str]:
     doc = nlp(text.lower())
     route_tokens = {t.i for ent in doc.ents if ent.label_ == ROUTE_LABEL for t in ent}
     return [
         (t.lemma_ or t.text).lower()
         for t in doc
-        if t.i not in route_tokens and (t.is_alpha or t.like_num) and not t.is_stop
+        if t.i not in route_tokens
+        and (t.is_alpha or t.like_num)
+        and (not t.is_stop or t.lower_ in MEANINGFUL_STOP_WORDS)
     ]
 
 

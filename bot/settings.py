@@ -53,7 +53,7 @@ def get_settings() -> Settings:
         clinic_phone=_env("CLINIC_PHONE", "see the clinic's website for its phone number"),
         emergency_number=_env("CLINIC_EMERGENCY_NUMBER", "911"),
         crisis_line=_env("CLINIC_CRISIS_LINE", "988 (Suicide & Crisis Lifeline)"),
-        search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "4.0")),
+        search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "3.5")),
         rasa_interface=_env("RASA_INTERFACE", "127.0.0.1"),
         rasa_port=int(_env("RASA_PORT", "5005")),
         action_server_host=_env("ACTION_SERVER_HOST", "127.0.0.1"),

@@ -1,0 +1,219 @@
+"""Shared fixtures: the real knowledge base (SQLite), the real spaCy pipeline, the real
+domain, rasa-sdk dispatchers and trackers, the trained model and the running servers."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+import pytest
+import yaml
+
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bot.assistant import Assistant  # noqa: E402
+from bot.knowledge import SqlKnowledgeBase, get_knowledge_base  # noqa: E402
+from bot.knowledge.build import build_knowledge_base  # noqa: E402
+from bot.nlp import build_pipeline, load_pipeline  # noqa: E402
+from bot.settings import PROJECT_ROOT, get_settings  # noqa: E402
+
+SEEDS_DIR = PROJECT_ROOT.parent / "shared" / "seeds"
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return PROJECT_ROOT
+
+
+@pytest.fixture(scope="session")
+def kb_url(tmp_path_factory) -> str:
+    """A freshly built knowledge base in a temporary SQLite file."""
+    path = tmp_path_factory.mktemp("kb") / "knowledge.db"
+    url = f"sqlite:///{path}"
+    build_knowledge_base(knowledge_dir=PROJECT_ROOT / "knowledge", database_url=url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def kb(kb_url) -> SqlKnowledgeBase:
+    return get_knowledge_base(database_url=kb_url)
+
+
+@pytest.fixture(scope="session")
+def nlp(kb, tmp_path_factory):
+    """The project's spaCy pipeline, built from the test knowledge base and loaded from disk."""
+    path = build_pipeline(synonyms=kb.route_synonyms(), output=tmp_path_factory.mktemp("spacy") / "pipeline")
+    return load_pipeline(str(path))
+
+
+@pytest.fixture(scope="session")
+def assistant(kb, nlp) -> Assistant:
+    return Assistant(knowledge_base=kb, settings=get_settings(), nlp_loader=lambda: nlp)
+
+
+@pytest.fixture(scope="session")
+def domain_dict() -> Dict[str, Any]:
+    with (PROJECT_ROOT / "domain.yml").open(encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+@pytest.fixture(scope="session")
+def rasa_domain():
+    from rasa.shared.core.domain import Domain
+
+    return Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+@pytest.fixture
+def dispatcher():
+    from rasa_sdk.executor import CollectingDispatcher
+
+    return CollectingDispatcher()
+
+
+def make_tracker(
+    *,
+    text: str = "",
+    intent: Optional[str] = None,
+    confidence: float = 0.99,
+    routes: Iterable[str] = (),
+    slots: Optional[Dict[str, Any]] = None,
+):
+    """A rasa-sdk Tracker whose latest message has this intent and route entities."""
+    from rasa_sdk import Tracker
+
+    entities = [{"entity": "route", "value": r, "extractor": "RouteEntityExtractor"} for r in routes]
+    latest = {
+        "text": text,
+        "intent": {"name": intent, "confidence": confidence} if intent else {},
+        "entities": entities,
+    }
+    return Tracker(
+        sender_id="test-patient",
+        slots={"topic": None, "last_route": None, **(slots or {})},
+        latest_message=latest,
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.fixture
+def tracker_for():
+    return make_tracker
+
+
+@pytest.fixture(scope="session")
+def render(rasa_domain):
+    """Render dispatched messages with Rasa's own template generator, as the server does."""
+    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    generator = TemplatedNaturalLanguageGenerator(rasa_domain.responses)
+    rasa_tracker = DialogueStateTracker("render", rasa_domain.slots)
+
+    def _render(messages: List[Dict[str, Any]], channel: str = "rest") -> List[Dict[str, Any]]:
+        rendered = []
+        for message in messages:
+            values = {k: v for k, v in message.items() if k not in ("response", "template") and v is not None}
+            out = asyncio.run(generator.generate(message["response"], rasa_tracker, channel, **values))
+            assert out is not None, f"response {message['response']} is not in domain.yml"
+            rendered.append(out)
+        return rendered
+
+    return _render
+
+
+# --- the trained model and the running servers ------------------------------------------
+
+@pytest.fixture(scope="session")
+def built_project() -> None:
+    """The default knowledge base and spaCy pipeline (what the servers load), freshly built."""
+    from bot.cli import cmd_build
+
+    assert cmd_build(None) == 0
+
+
+@pytest.fixture(scope="session")
+def trained_model(built_project) -> Path:
+    """The model for the current config and data: trained at most once per run."""
+    from bot.training import ensure_model
+
+    return ensure_model()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningAssistant:
+    def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path):
+        self.process = process
+        self.rasa_port = rasa_port
+        self.action_port = action_port
+        self.log = log
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+
+    def say(self, sender: str, text: str) -> List[Dict[str, Any]]:
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(
+            self.rest_url,
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+
+def start_assistant(model: Path, log: Path, extra_env: Optional[Dict[str, str]] = None) -> RunningAssistant:
+    """Start the real `python -m bot serve` on free ports and wait until it says it is ready."""
+    rasa_port, action_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "RASA_PORT": str(rasa_port),
+        "ACTION_SERVER_PORT": str(action_port),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        **(extra_env or {}),
+    }
+    handle = log.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        if "Assistant ready" in log.read_text(errors="replace"):
+            return RunningAssistant(process, rasa_port, action_port, log)
+        if process.poll() is not None:
+            break
+        time.sleep(0.5)
+    process.kill()
+    raise RuntimeError("assistant did not start:\n" + log.read_text(errors="replace")[-4000:])
+
+
+@pytest.fixture(scope="session")
+def running_assistant(trained_model, tmp_path_factory):
+    log = tmp_path_factory.mktemp("serve") / "serve.log"
+    running = start_assistant(trained_model, log)
+    yield running
+    if running.process.poll() is None:
+        running.process.send_signal(2)  # SIGINT, as Ctrl-C
+        try:
+            running.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            running.process.kill()

@@ -1,0 +1,213 @@
+"""Every custom action, run with the real domain, a CollectingDispatcher and trackers."""
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import List
+
+import pytest
+
+from actions.conversation import ActionGreet
+from actions.knowledge import ActionAnswerQuestion, ActionFallback
+from actions.safety import ActionCrisis, ActionPersonalAdvice
+from tests.conftest import make_tracker
+
+TOPICS = [
+    "routes", "procedure", "absorption", "onset", "peak", "duration", "experience", "control",
+    "safety", "side_effects", "needles", "first_time", "pain", "depression", "conditions",
+    "preparation", "dosing", "choosing", "effectiveness",
+]
+
+
+def run(action, dispatcher, tracker, domain_dict):
+    return asyncio.run(action.run(dispatcher, tracker, domain_dict))
+
+
+def texts(render, dispatcher) -> List[str]:
+    return [m["text"] for m in render(dispatcher.messages)]
+
+
+def sentences(text: str) -> int:
+    body = text.split("\nSource:")[0]
+    body = re.sub(r"\*\*[^*]+:\*\*", "", body)
+    return len(re.findall(r"[.!?](\s|$)", body))
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+@pytest.mark.parametrize("route", ["iv", "im"])
+def test_answer_for_one_route(assistant, dispatcher, domain_dict, render, topic, route):
+    tracker = make_tracker(text="question", intent=f"ask_{topic}", routes=[route])
+    events = run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    answer, disclaimer = texts(render, dispatcher)
+    assert "Source: " in answer
+    assert 1 <= sentences(answer) <= 5
+    assert "not medical advice" in disclaimer
+    assert {"event": "slot", "name": "topic", "value": topic, "timestamp": None} in events
+    assert {"event": "slot", "name": "last_route", "value": route, "timestamp": None} in events
+    # Facts about the other route only never answer a single-route question.
+    other = "im" if route == "iv" else "iv"
+    used = assistant.answer(topic=topic, route=route).facts
+    assert all(route in f.routes for f in used) and not any(f.routes == (other,) for f in used)
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_comparison_shows_both_routes(assistant, dispatcher, domain_dict, render, topic):
+    tracker = make_tracker(text="which is better?", intent=f"ask_{topic}")
+    events = run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    answer = texts(render, dispatcher)[0]
+    reply = assistant.answer(topic=topic, route=None)
+    assert {r for f in reply.facts for r in f.routes} == {"iv", "im"}
+    assert "Source: " in answer and 2 <= sentences(answer) <= 6
+    if reply.messages[0].response != "utter_kb_answer":
+        assert "**IV infusion:**" in answer and "**IM injection:**" in answer
+    assert {"event": "slot", "name": "last_route", "value": None, "timestamp": None} in events
+
+
+def test_naming_both_routes_is_a_comparison(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="is IV or IM faster", intent="ask_onset", routes=["iv", "im"])
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    answer = texts(render, dispatcher)[0]
+    assert "4 to 5 minutes" in answer and "1 to 2 minutes" in answer
+
+
+def test_disagreement_gives_both_figures_with_attribution(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="how fast does IM work", intent="ask_onset", routes=["im"])
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    answer = texts(render, dispatcher)[0]
+    assert "Innerbloom says" in answer and "1 to 2 minutes" in answer
+    assert "Klearwell says" in answer and "after a few minutes" in answer
+    assert "differently" in answer  # the note that the articles disagree
+    assert "Klearwell" in answer.split("Source:")[1] and "Innerbloom" in answer.split("Source:")[1]
+
+
+def test_choosing_never_gives_a_verdict(assistant, dispatcher, domain_dict, render):
+    run(ActionAnswerQuestion(assistant), dispatcher, make_tracker(intent="ask_choosing"), domain_dict)
+    answer = texts(render, dispatcher)[0]
+    assert "your care team will help you decide" in answer
+    assert "**IV infusion:**" in answer and "**IM injection:**" in answer
+    assert not re.search(r"\byou should (choose|pick|get)\b", answer, re.I)
+
+
+def test_follow_up_uses_the_previous_topic(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="and IM?", intent="ask_followup", routes=["im"],
+                           slots={"topic": "onset", "last_route": "iv"})
+    events = run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    answer = texts(render, dispatcher)[0]
+    assert "1 to 2 minutes" in answer and "4 to 5 minutes" not in answer
+    assert {"event": "slot", "name": "last_route", "value": "im", "timestamp": None} in events
+
+
+def test_follow_up_about_the_other_one(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="what about the other one?", intent="ask_followup",
+                           slots={"topic": "duration", "last_route": "im"})
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    assert "40 minutes to an hour" in texts(render, dispatcher)[0]
+
+
+def test_follow_up_without_context_explains_the_route(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="and IV?", intent="ask_followup", routes=["iv"])
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    assert "cannula" in texts(render, dispatcher)[0]
+
+
+def test_low_confidence_search_answers_when_confident(assistant, dispatcher, domain_dict, render):
+    tracker = make_tracker(text="my veins are hard to find", intent="nlu_fallback", confidence=0.3)
+    events = run(ActionFallback(assistant), dispatcher, tracker, domain_dict)
+    answer = texts(render, dispatcher)[0]
+    assert "veins are hard to reach" in answer
+    assert any(e.get("name") == "topic" and e.get("value") == "needles" for e in events)
+
+
+@pytest.mark.parametrize("text", ["asdkjh qwe", "how much does a session cost", "is the weather nice"])
+def test_low_confidence_without_a_match_falls_back(assistant, dispatcher, domain_dict, render, text):
+    run(ActionFallback(assistant), dispatcher, make_tracker(text=text, intent="nlu_fallback"), domain_dict)
+    messages = render(dispatcher.messages)
+    assert dispatcher.messages[0]["response"] == "utter_fallback"
+    assert "can't answer" in messages[0]["text"]
+    assert 3 <= len(messages[0]["buttons"]) <= 4
+    assert "not medical advice" in messages[-1]["text"]
+
+
+def test_out_of_scope_says_so_and_offers_topics(assistant, dispatcher, domain_dict, render):
+    run(ActionFallback(assistant), dispatcher, make_tracker(text="do you take insurance", intent="out_of_scope"), domain_dict)
+    messages = render(dispatcher.messages)
+    assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
+    assert "insurance" in messages[0]["text"] and "team at" in messages[0]["text"]
+    assert all(b["payload"].startswith("/ask_") for b in messages[0]["buttons"])
+
+
+def test_crisis_gives_numbers_and_no_knowledge(assistant, dispatcher, domain_dict, render, monkeypatch):
+    run(ActionCrisis(assistant), dispatcher, make_tracker(text="I want to die", intent="crisis"), domain_dict)
+    crisis = render(dispatcher.messages)[0]["text"]
+    assert "911" in crisis and "988" in crisis
+    assert "Source:" not in crisis
+    assert [m["response"] for m in dispatcher.messages] == ["utter_crisis", "utter_disclaimer"]
+
+
+def test_crisis_numbers_are_configurable_per_clinic(kb, nlp, dispatcher, domain_dict, render, monkeypatch):
+    from bot.assistant import Assistant
+    from bot.settings import get_settings
+
+    monkeypatch.setenv("CLINIC_EMERGENCY_NUMBER", "999")
+    monkeypatch.setenv("CLINIC_CRISIS_LINE", "Samaritans on 116 123")
+    monkeypatch.setenv("CLINIC_NAME", "Harbour Clinic")
+    monkeypatch.setenv("CLINIC_PHONE", "020 7946 0000")
+    get_settings.cache_clear()
+    try:
+        local = Assistant(knowledge_base=kb, settings=get_settings(), nlp_loader=lambda: nlp)
+        run(ActionCrisis(local), dispatcher, make_tracker(text="I want to die", intent="crisis"), domain_dict)
+    finally:
+        get_settings.cache_clear()
+    crisis = render(dispatcher.messages)[0]["text"]
+    assert "999" in crisis and "Samaritans on 116 123" in crisis
+    assert "Harbour Clinic" in crisis and "020 7946 0000" in crisis
+    assert "911" not in crisis
+
+
+@pytest.mark.parametrize(
+    "text, general",
+    [
+        ("should I increase my dose", "dose"),
+        ("what dose should I have", None),
+        ("I have high blood pressure, can I have it", "blood pressure"),
+        ("I'm pregnant, can I have ketamine", None),
+    ],
+)
+def test_personal_advice_refers_to_the_clinician(assistant, dispatcher, domain_dict, render, text, general):
+    run(ActionPersonalAdvice(assistant), dispatcher, make_tracker(text=text, intent="personal_advice"), domain_dict)
+    messages = [m["text"] for m in render(dispatcher.messages)]
+    assert dispatcher.messages[0]["response"] == "utter_personal_advice"
+    assert "clinician" in messages[0]
+    if general:
+        assert dispatcher.messages[1]["response"] == "utter_kb_general"
+        assert general in messages[1] and "Source:" in messages[1]
+    else:
+        assert [m["response"] for m in dispatcher.messages] == ["utter_personal_advice", "utter_disclaimer"]
+
+
+def test_greeting_offers_topics_and_the_disclaimer(assistant, dispatcher, domain_dict, render):
+    run(ActionGreet(assistant), dispatcher, make_tracker(text="hi", intent="greet"), domain_dict)
+    greeting, disclaimer = render(dispatcher.messages)
+    assert 3 <= len(greeting["buttons"]) <= 4
+    assert "not medical advice" in disclaimer["text"]
+
+
+def test_every_figure_in_a_reply_comes_from_the_knowledge_base(assistant, kb, render):
+    """Answers invent no numbers: each number in a rendered answer is in a fact it used."""
+    for topic in TOPICS:
+        for route in ("iv", "im", None):
+            reply = assistant.answer(topic=topic, route=route)
+            from bot.replies import outgoing
+
+            rendered = render([{"response": m.response, **m.values} for m in outgoing(reply)])
+            body = " ".join(r["text"].split("Source:")[0] for r in rendered)
+            facts_text = " ".join(f.text for f in reply.facts)
+            for number in re.findall(r"\d+", body):
+                assert number in facts_text, f"{number} in the {topic}/{route} answer is not from its facts"
+
+
+def test_response_templates_contain_no_figures(domain_dict):
+    """Numbers reach patients only from the knowledge base or the clinic settings."""
+    for name, variants in domain_dict["responses"].items():
+        for variant in variants:
+            assert not re.search(r"\d", re.sub(r"\{[a-z_]+\}", "", variant.get("text", ""))), name

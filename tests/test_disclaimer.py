@@ -1,0 +1,82 @@
+"""The disclaimer walk: every response and every action path that can carry health
+information, every fallback and the greeting end with "not medical advice"."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from actions.conversation import ActionGreet
+from actions.knowledge import ActionAnswerQuestion, ActionFallback
+from actions.safety import ActionCrisis, ActionPersonalAdvice
+from bot.replies import DISCLAIMER_RESPONSE
+from tests.conftest import make_tracker
+
+# Plain responses that rules may send directly: conversational, no health information.
+SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities"}
+
+ACTION_PATHS = [
+    (ActionAnswerQuestion, dict(text="which is faster", intent="ask_onset")),
+    (ActionAnswerQuestion, dict(text="how fast is IV", intent="ask_onset", routes=["iv"])),
+    (ActionAnswerQuestion, dict(text="and IM?", intent="ask_followup", routes=["im"], slots={"topic": "peak"})),
+    (ActionAnswerQuestion, dict(text="and the other?", intent="ask_followup", slots={"topic": "peak", "last_route": "iv"})),
+    (ActionAnswerQuestion, dict(text="hmm needles?", intent="ask_unknown_topic")),
+    (ActionFallback, dict(text="my veins are hard to find", intent="nlu_fallback")),
+    (ActionFallback, dict(text="zzzz qqq", intent="nlu_fallback")),
+    (ActionFallback, dict(text="what does it cost", intent="out_of_scope")),
+    (ActionCrisis, dict(text="I want to end my life", intent="crisis")),
+    (ActionPersonalAdvice, dict(text="what dose should I take", intent="personal_advice")),
+    (ActionPersonalAdvice, dict(text="I'm pregnant", intent="personal_advice")),
+    (ActionGreet, dict(text="hello", intent="greet")),
+]
+
+
+@pytest.mark.parametrize("action_class, turn", ACTION_PATHS, ids=[f"{a.__name__}-{t['intent']}-{i}" for i, (a, t) in enumerate(ACTION_PATHS)])
+def test_every_action_path_ends_with_the_disclaimer(assistant, dispatcher, domain_dict, render, action_class, turn):
+    asyncio.run(action_class(assistant).run(dispatcher, make_tracker(**turn), domain_dict))
+    assert dispatcher.messages, "the action said nothing"
+    assert dispatcher.messages[-1]["response"] == DISCLAIMER_RESPONSE
+    assert "not medical advice" in render(dispatcher.messages)[-1]["text"]
+
+
+def test_the_disclaimer_response_says_not_medical_advice(domain_dict):
+    for variant in domain_dict["responses"][DISCLAIMER_RESPONSE]:
+        assert "not medical advice" in variant["text"]
+
+
+def _steps(project_root: Path):
+    for path in sorted((project_root / "data").rglob("*.yml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for block in (data.get("rules") or []) + (data.get("stories") or []):
+            for step in block.get("steps", []):
+                yield path.name, step
+
+
+def test_stories_and_rules_send_only_small_talk_directly(project_root):
+    """Anything carrying health information goes through an action (and so gets the disclaimer)."""
+    for filename, step in _steps(project_root):
+        action = step.get("action", "")
+        if action.startswith("utter_"):
+            assert action in SMALL_TALK, f"{filename}: {action} bypasses the disclaimer"
+
+
+def test_every_response_is_small_talk_or_used_by_an_action(domain_dict, project_root):
+    """Walk every response in the domain: each is either small talk or sent by the assistant."""
+    import re
+
+    composed = set()
+    for path in (project_root / "bot").glob("*.py"):
+        composed |= set(re.findall(r'"(utter_[a-z_]+)"', path.read_text()))
+    for name in domain_dict["responses"]:
+        assert name in SMALL_TALK or name in composed, f"{name} is neither small talk nor sent by the assistant"
+    assert not SMALL_TALK & composed
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_TALK))
+def test_small_talk_carries_no_health_information(domain_dict, name):
+    text = domain_dict["responses"][name][0]["text"].lower()
+    assert not any(ch.isdigit() for ch in text)
+    for word in ("minutes", "%", "nausea", "blood pressure", "absorbed", "is safe", "effective"):
+        assert word not in text

@@ -1,0 +1,168 @@
+"""The knowledge base: built from the curated files, complete, sourced, in our own words."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.knowledge import get_knowledge_base
+from bot.knowledge.build import build_knowledge_base
+from bot.knowledge.curated import CurationError, load_curated
+from bot.knowledge.records import ROUTES
+from bot.knowledge.store import KnowledgeBaseMissing
+from tests.conftest import SEEDS_DIR
+
+TOPICS = {
+    "routes", "procedure", "absorption", "onset", "peak", "duration", "experience", "control",
+    "safety", "side_effects", "needles", "first_time", "pain", "depression", "conditions",
+    "preparation", "dosing", "choosing", "effectiveness",
+}
+
+
+def test_build_loads_every_curated_fact(kb, project_root):
+    curated = load_curated(knowledge_dir=project_root / "knowledge")
+    assert {f.id for f in kb.facts()} == {f.id for f in curated.facts}
+    assert len(kb.facts()) >= 60
+
+
+def test_every_issue_topic_exists(kb):
+    assert {t.id for t in kb.topics()} == TOPICS
+
+
+@pytest.mark.parametrize("topic", sorted(TOPICS))
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_topic_has_facts_for_both_routes(kb, topic, route):
+    facts = kb.facts(topic=topic, route=route)
+    assert facts, f"no {route} fact for {topic}"
+    assert all(route in f.routes for f in facts)
+
+
+def test_every_fact_names_its_source_article(kb):
+    sources = {s.id: s for s in kb.sources()}
+    assert set(sources) == {"klearwell", "innerbloom"}
+    for fact in kb.facts():
+        assert fact.source.id in sources
+        assert fact.source.publisher and fact.source.title and fact.source.citation
+
+
+def test_both_articles_are_used_for_many_facts(kb):
+    by_source = {}
+    for fact in kb.facts():
+        by_source.setdefault(fact.source.id, []).append(fact)
+    assert len(by_source["klearwell"]) >= 20 and len(by_source["innerbloom"]) >= 20
+
+
+@pytest.mark.parametrize("conflict_id", ["im-onset", "im-duration"])
+def test_disagreements_keep_both_sides_attributed(kb, conflict_id):
+    facts = [f for f in kb.facts() if f.conflict == conflict_id]
+    assert {f.source.id for f in facts} == {"klearwell", "innerbloom"}
+    for fact in facts:
+        assert fact.source.short_name in fact.text, "a disputed figure must say whose figure it is"
+    assert kb.conflict(conflict_id=conflict_id).note
+
+
+def test_key_figures_from_the_articles_are_present(kb):
+    text = " ".join(f.text for f in kb.facts())
+    for figure in ("100%", "93%", "4 to 5 minutes", "1 to 2 minutes", "15 minutes", "45 minutes",
+                   "30 to 45 minutes", "40 minutes to an hour", "two preparation sessions"):
+        assert figure in text
+
+
+def _words(text: str):
+    return re.findall(r"[a-z0-9%]+", text.lower().replace("\u2019", "'"))
+
+
+@pytest.mark.skipif(not SEEDS_DIR.exists(), reason="shared/seeds not beside the checkout")
+def test_facts_are_in_our_own_words(kb):
+    """No fact repeats six consecutive words of either source article."""
+    n = 6
+    seed_grams = set()
+    for path in SEEDS_DIR.glob("0*.txt"):
+        words = _words(path.read_text(encoding="utf-8"))
+        seed_grams |= {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+    for fact in kb.facts():
+        words = _words(fact.text)
+        copied = [" ".join(g) for g in (tuple(words[i:i + n]) for i in range(len(words) - n + 1)) if g in seed_grams]
+        assert not copied, f"{fact.id} copies the article: {copied[0]!r}"
+
+
+def test_queries_filter_by_topic_and_route(kb):
+    iv_onset = kb.facts(topic="onset", route="iv")
+    assert [f.id for f in iv_onset] == ["onset-iv", "onset-iv-controlled"]
+    assert all(f.topic == "onset" for f in kb.facts(topic="onset"))
+
+
+def test_route_synonyms_cover_lay_words(kb):
+    synonyms = kb.route_synonyms()
+    for word in ("drip", "bag", "through a vein", "infusion"):
+        assert word in synonyms["iv"]
+    for word in ("jab", "shot", "needle in the arm", "injection"):
+        assert word in synonyms["im"]
+    assert "im" not in synonyms["im"], "bare 'im' is usually I'm: only in context"
+    assert kb.route_labels() == {"iv": "IV infusion", "im": "IM injection"}
+
+
+def test_database_url_is_configurable(tmp_path, monkeypatch, project_root):
+    from bot.settings import get_settings
+
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    monkeypatch.setenv("KB_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        assert get_settings().database_url == url
+        build_knowledge_base(knowledge_dir=project_root / "knowledge", database_url=get_settings().database_url)
+        assert (tmp_path / "other.db").exists()
+        assert get_knowledge_base().facts(topic="peak")
+    finally:
+        get_settings.cache_clear()
+
+
+def test_unbuilt_database_says_how_to_build(tmp_path):
+    empty = get_knowledge_base(database_url=f"sqlite:///{tmp_path / 'empty.db'}")
+    with pytest.raises(KnowledgeBaseMissing, match="python -m bot build"):
+        empty.facts()
+
+
+def test_rebuild_changes_wording_without_retraining(tmp_path, project_root):
+    """Editing a fact's text and rebuilding changes the answer: no model is involved."""
+    import shutil
+
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(project_root / "knowledge", knowledge)
+    path = knowledge / "facts" / "peak.yml"
+    data = yaml.safe_load(path.read_text())
+    data["facts"][0]["text"] = "Reworded for the test: IV builds to its peak gradually."
+    path.write_text(yaml.safe_dump(data))
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    build_knowledge_base(knowledge_dir=knowledge, database_url=url)
+    texts = [f.text for f in get_knowledge_base(database_url=url).facts(topic="peak", route="iv")]
+    assert texts[0].startswith("Reworded for the test")
+
+
+def _broken_copy(tmp_path: Path, project_root: Path, mutate) -> Path:
+    import shutil
+
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(project_root / "knowledge", knowledge)
+    path = knowledge / "facts" / "onset.yml"
+    data = yaml.safe_load(path.read_text())
+    mutate(data)
+    path.write_text(yaml.safe_dump(data))
+    return knowledge
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda d: d["facts"][0].update(source="wikipedia"), "unknown source"),
+        (lambda d: d["facts"][0].update(routes=["oral"]), "invalid routes"),
+        (lambda d: d["facts"].append(dict(d["facts"][0])), "duplicate fact id"),
+        (lambda d: d["facts"][3].pop("conflict") and d["facts"][2].update(conflict="im-onset"), "two sources"),
+    ],
+)
+def test_inconsistent_curation_is_rejected(tmp_path, project_root, mutate, message):
+    knowledge = _broken_copy(tmp_path, project_root, mutate)
+    with pytest.raises(CurationError, match=message):
+        load_curated(knowledge_dir=knowledge)
