@@ -1,9 +1,11 @@
-"""Shared plumbing for the actions: reading the turn, sending a reply."""
+"""Shared plumbing for the actions: reading the turn, sending a reply safely."""
 from __future__ import annotations
 
+import abc
+import logging
 from typing import Any, Dict, List, Optional, Text
 
-from rasa_sdk import Tracker
+from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -11,16 +13,7 @@ from bot.assistant import Assistant, get_assistant
 from bot.knowledge.records import ROUTES
 from bot.replies import Reply, outgoing
 
-
-class AssistantAction:
-    """Mixin: the assistant is injected (tests) or the process-wide default."""
-
-    def __init__(self, assistant: Optional[Assistant] = None) -> None:
-        self._assistant = assistant
-
-    @property
-    def assistant(self) -> Assistant:
-        return self._assistant or get_assistant()
+logger = logging.getLogger(__name__)
 
 
 def routes_in_latest_message(tracker: Tracker) -> List[str]:
@@ -41,6 +34,10 @@ def latest_text(tracker: Tracker) -> Text:
     return tracker.latest_message.get("text") or ""
 
 
+def latest_intent(tracker: Tracker) -> Optional[Text]:
+    return (tracker.latest_message.get("intent") or {}).get("name")
+
+
 def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[Text, Any]]:
     """Utter every message of the reply (the disclaimer included) and remember the context."""
     for message in outgoing(reply):
@@ -49,3 +46,33 @@ def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[Text, Any]
         return []
     last_route = reply.routes[0] if len(reply.routes) == 1 else None
     return [SlotSet("topic", reply.topic), SlotSet("last_route", last_route)]
+
+
+class AssistantAction(Action, metaclass=abc.ABCMeta):
+    """Base for the project's actions: subclasses only decide the reply.
+
+    The assistant is injected (tests, explain mode) or the process-wide default.
+    An unexpected error never reaches the patient as silence or a stack trace:
+    it is logged (without message text) and the patient gets the fallback.
+    """
+
+    def __init__(self, assistant: Optional[Assistant] = None) -> None:
+        self._assistant = assistant
+
+    @property
+    def assistant(self) -> Assistant:
+        return self._assistant or get_assistant()
+
+    @abc.abstractmethod
+    def reply(self, tracker: Tracker) -> Reply:
+        """The reply for this turn."""
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        try:
+            reply = self.reply(tracker)
+        except Exception as error:  # noqa: BLE001 - the patient must always get an answer
+            logger.error("%s failed with %s; sending the fallback", self.name(), type(error).__name__)
+            reply = self.assistant.fallback()
+        return send(dispatcher, reply)

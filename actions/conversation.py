@@ -1,19 +1,17 @@
 """Greeting (it carries the disclaimer, so it is an action rather than a plain response)."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Text
+from typing import Text
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk import Tracker
 
-from actions.common import AssistantAction, send
+from actions.common import AssistantAction
+from bot.replies import Reply
 
 
-class ActionGreet(AssistantAction, Action):
+class ActionGreet(AssistantAction):
     def name(self) -> Text:
         return "action_greet"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
-    ) -> List[Dict[Text, Any]]:
-        return send(dispatcher, self.assistant.greeting())
+    def reply(self, tracker: Tracker) -> Reply:
+        return self.assistant.greeting()

@@ -68,14 +68,40 @@ def routes_in(nlp: Language, text: str) -> List[str]:
     return list(seen)
 
 
-def iter_route_entities(doc) -> Iterable[dict]:
-    """Rasa-style entity dicts for the ROUTE spans of a processed doc."""
+def route_spans(doc) -> List[tuple]:
+    """(route, start token, end token) for each route mention.
+
+    Adjacent spans of the same route merge ("the IM" + "shot"), and stop words
+    at the edges ("the drip", "and im") are trimmed, so the span is the route
+    words themselves.
+    """
+    spans: List[list] = []
     for ent in doc.ents:
-        if ent.label_ == ROUTE_LABEL and ent.ent_id_:
-            yield {
-                "entity": "route",
-                "value": ent.ent_id_,
-                "start": ent.start_char,
-                "end": ent.end_char,
-                "confidence_entity": 1.0,
-            }
+        if ent.label_ != ROUTE_LABEL or not ent.ent_id_:
+            continue
+        if spans and spans[-1][0] == ent.ent_id_ and spans[-1][2] == ent.start:
+            spans[-1][2] = ent.end
+        else:
+            spans.append([ent.ent_id_, ent.start, ent.end])
+    trimmed = []
+    for route, start, end in spans:
+        # Only whole words: the tokenizer splits "im" into "i" + "m", which must stay together.
+        while end - start > 1 and doc[start].is_stop and doc[start].whitespace_:
+            start += 1
+        while end - start > 1 and doc[end - 1].is_stop and doc[end - 2].whitespace_:
+            end -= 1
+        trimmed.append((route, start, end))
+    return trimmed
+
+
+def iter_route_entities(doc) -> Iterable[dict]:
+    """Rasa-style entity dicts for the route mentions of a processed doc."""
+    for route, start, end in route_spans(doc):
+        span = doc[start:end]
+        yield {
+            "entity": "route",
+            "value": route,
+            "start": span.start_char,
+            "end": span.end_char,
+            "confidence_entity": 1.0,
+        }

@@ -211,3 +211,15 @@ def test_response_templates_contain_no_figures(domain_dict):
     for name, variants in domain_dict["responses"].items():
         for variant in variants:
             assert not re.search(r"\d", re.sub(r"\{[a-z_]+\}", "", variant.get("text", ""))), name
+
+
+def test_a_broken_knowledge_base_still_answers_with_the_fallback(kb, nlp, dispatcher, domain_dict, render, tmp_path):
+    """An action error must not become silence or a stack trace for the patient."""
+    from bot.assistant import Assistant
+    from bot.knowledge import get_knowledge_base
+    from bot.settings import get_settings
+
+    missing = get_knowledge_base(database_url=f"sqlite:///{tmp_path / 'missing.db'}")
+    broken = Assistant(knowledge_base=missing, settings=get_settings(), nlp_loader=lambda: nlp)
+    run(ActionAnswerQuestion(broken), dispatcher, make_tracker(text="which is faster", intent="ask_onset"), domain_dict)
+    assert [m["response"] for m in dispatcher.messages] == ["utter_fallback", "utter_disclaimer"]

@@ -1,0 +1,100 @@
+"""The whole assistant over HTTP: `python -m bot serve` starts the real action server and
+Rasa server, and a patient talks to the REST channel."""
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.conftest import start_assistant
+
+pytestmark = pytest.mark.servers
+
+
+def joined(messages) -> str:
+    return "\n".join(m.get("text", "") for m in messages)
+
+
+def test_a_patient_conversation(running_assistant):
+    say = running_assistant.say
+    greeting = say("patient-1", "hi")
+    assert "not medical advice" in joined(greeting)
+    assert any(m.get("buttons") for m in greeting)
+
+    faster = joined(say("patient-1", "which is faster, IV or IM?"))
+    assert "4 to 5 minutes" in faster and "1 to 2 minutes" in faster and "after a few minutes" in faster
+    assert "Source:" in faster and "not medical advice" in faster
+
+    follow = joined(say("patient-1", "how long does the drip last?"))
+    assert "40 minutes to an hour" in follow
+    other = joined(say("patient-1", "and IM?"))
+    assert "30 to 45 minutes" in other and "about 45 minutes" in other and "40 minutes" not in other
+
+
+def test_crisis_mid_conversation_comes_first(running_assistant):
+    say = running_assistant.say
+    say("patient-2", "what are the side effects?")
+    crisis = joined(say("patient-2", "how long does the shot last? I took too much and can't breathe"))
+    assert "911" in crisis and "988" in crisis
+    assert "Source:" not in crisis and "45 minutes" not in crisis
+
+
+def test_out_of_scope_and_personal_advice(running_assistant):
+    say = running_assistant.say
+    scope = say("patient-3", "how much does a session cost?")
+    assert "can't" in joined(scope).lower() and "not medical advice" in joined(scope)
+    assert 3 <= len(next(m for m in scope if m.get("buttons"))["buttons"]) <= 4
+    advice = joined(say("patient-3", "can I take ketamine with my antidepressants?"))
+    assert "clinician" in advice and "not medical advice" in advice
+
+
+def test_every_health_reply_over_http_has_the_disclaimer(running_assistant):
+    for i, text in enumerate(["is the injection safe?", "my veins are hard to find", "qwzx plorb", "how do I prepare?"]):
+        assert "not medical advice" in joined(running_assistant.say(f"patient-4-{i}", text))
+
+
+def test_action_server_errors_do_not_leak_the_tracker(running_assistant):
+    """rasa-sdk would answer a 500 with the whole tracker; ours answers a bare error."""
+    secret = "MY SECRET SYMPTOMS 555-0100"
+    body = json.dumps({"next_action": "action_answer_question", "tracker": {"latest_message": secret}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{running_assistant.action_port}/webhook", data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as error:
+        urllib.request.urlopen(request, timeout=30)
+    assert error.value.code == 500
+    answer = error.value.read().decode()
+    assert secret not in answer and "tracker" not in answer
+    assert secret not in running_assistant.log.read_text(errors="replace")
+
+
+def test_servers_listen_on_loopback_only(running_assistant):
+    for port in (running_assistant.rasa_port, running_assistant.action_port):
+        with socket.socket() as sock:
+            sock.settimeout(2)
+            assert sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_ctrl_c_stops_both_servers_cleanly(trained_model, tmp_path):
+    running = start_assistant(trained_model, tmp_path / "serve.log")
+    try:
+        assert running.say("patient-5", "which is safer?")
+        running.process.send_signal(signal.SIGINT)
+        assert running.process.wait(timeout=60) == 0
+    finally:
+        if running.process.poll() is None:
+            running.process.kill()
+    assert not _port_open(running.rasa_port) and not _port_open(running.action_port)
+    assert "Assistant stopped." in running.log.read_text()

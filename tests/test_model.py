@@ -1,0 +1,88 @@
+"""The trained model, loaded in-process: understanding, crisis override, explain mode."""
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def explainer(trained_model, assistant):
+    from bot.explain import Explainer
+
+    return Explainer(model=trained_model, assistant=assistant)
+
+
+@pytest.fixture(scope="module")
+def parse(explainer):
+    loop = asyncio.new_event_loop()
+
+    def _parse(text: str) -> dict:
+        return loop.run_until_complete(explainer.agent.parse_message(text))
+
+    yield _parse
+    loop.close()
+
+
+@pytest.mark.parametrize(
+    "text, intent, routes",
+    [
+        ("which is faster?", "ask_onset", []),
+        ("wich is fastr", "ask_onset", []),
+        ("what if I'm scared of needles?", "ask_needles", []),
+        ("how long does the shot last?", "ask_duration", ["im"]),
+        ("is more absorbed with the drip?", "ask_absorption", ["iv"]),
+        ("can they slow it down if I panic?", "ask_control", []),
+        ("which is better for chronic pain?", "ask_pain", []),
+        ("it's my first time, which should I pick?", "ask_first_time", []),
+        ("what are the side effects?", "ask_side_effects", []),
+        ("how do I prepare?", "ask_preparation", []),
+        ("does a needle in the arm work faster than through a vein?", "ask_onset", ["im", "iv"]),
+        ("is the jab safe?", "ask_safety", ["im"]),
+        ("what about the injection?", "ask_followup", ["im"]),
+        ("and IM?", "ask_followup", ["im"]),
+        ("are you a bot?", "bot_challenge", []),
+        ("what can you do?", "capabilities", []),
+        ("do you take insurance?", "out_of_scope", []),
+        ("what dose should I take?", "personal_advice", []),
+    ],
+)
+def test_patient_questions_are_understood(parse, text, intent, routes):
+    result = parse(text)
+    assert result["intent"]["name"] == intent
+    assert [e["value"] for e in result["entities"] if e["entity"] == "route"] == routes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "which is faster? also I want to kill myself",
+        "how long does the shot last, I took too much and can't breathe",
+        "thanks. I've been thinking about suicide",
+        "is IV safe? my friend is unconscious",
+    ],
+)
+def test_crisis_beats_every_other_intent(parse, text):
+    result = parse(text)
+    assert result["intent"] == {"name": "crisis", "confidence": 1.0}
+    assert result["intent_ranking"][0]["name"] == "crisis"
+
+
+@pytest.mark.parametrize("text", ["asdkjh qwe zzx", "blorp flimflam"])
+def test_gibberish_is_not_answered_as_a_topic(parse, text):
+    assert not parse(text)["intent"]["name"].startswith("ask_")
+
+
+def test_explain_mode_shows_intent_route_facts_and_reply(explainer):
+    loop = asyncio.new_event_loop()
+    try:
+        first = loop.run_until_complete(explainer.explain("how fast does IV work?"))
+        follow = loop.run_until_complete(explainer.explain("and IM?"))
+    finally:
+        loop.close()
+    shown = first.render()
+    assert "ask_onset" in shown and "route      : iv" in shown
+    assert "fact       : onset-iv [iv] from Innerbloom" in shown
+    assert "4 to 5 minutes" in shown and "not medical advice" in shown
+    assert follow.action == "action_answer_question" and follow.routes == ["im"]
+    assert follow.reply.topic == "onset" and "1 to 2 minutes" in "\n".join(follow.messages)
