@@ -64,7 +64,7 @@ class SearchIndex:
             return []
         scores = self._bm25.get_scores(terms)
         ranked = sorted(
-            (Hit(fact, float(score)) for fact, score in zip(self._facts, scores) if score > 0),
+            (Hit(fact, float(score)) for fact, score in zip(self._facts, scores, strict=False) if score > 0),
             key=lambda hit: hit.score,
             reverse=True,
         )

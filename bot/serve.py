@@ -73,7 +73,7 @@ def rasa_command(options: ServeOptions) -> List[str]:
         "--endpoints", str(endpoints_for(options)),
     ]
     if options.shell:
-        return [sys.executable, "-m", "rasa", "shell", *common]
+        return [sys.executable, "-m", "rasa", "shell", *common, "--port", str(options.settings.rasa_port)]
     return [
         sys.executable, "-m", "rasa", "run", *common,
         "--credentials", str(options.credentials),
