@@ -141,8 +141,9 @@ class VocabularyGuard(GraphComponent):
                 continue
             if intent.get("name") == FALLBACK_INTENT:
                 continue
-            if any(word in self._vocabulary for word in _content_words(message)):
-                continue
+            words = _content_words(message)
+            if not words or any(word in self._vocabulary for word in words):
+                continue  # only stop words ("the other one?") or a known word: the classifier decides
             fallback = {"name": FALLBACK_INTENT, "confidence": self._threshold}
             ranking = message.get(INTENT_RANKING_KEY) or []
             message.set(INTENT, fallback, add_to_output=True)

@@ -41,11 +41,19 @@ def _terms(nlp: Language, text: str) -> List[str]:
 
 
 class SearchIndex:
-    """BM25 index whose documents are facts enriched with their topic's keywords."""
+    """BM25 index whose documents are facts enriched with their topic's keywords.
+
+    A hit counts as confident only if it clears the score threshold *and* the
+    question shares at least one curated keyword with the hit's topic, so a
+    common word ("need", "offer") cannot pull in an unrelated fact.
+    """
 
     def __init__(self, *, knowledge_base: KnowledgeBase, nlp: Language) -> None:
         self._nlp = nlp
         topics = {t.id: t for t in knowledge_base.topics()}
+        self._topic_terms = {
+            topic.id: set(_terms(nlp, " ".join(topic.keywords))) | set(topic.keywords) for topic in topics.values()
+        }
         self._facts: Sequence[FactRecord] = tuple(knowledge_base.facts())
         corpus = []
         for fact in self._facts:
@@ -75,4 +83,8 @@ class SearchIndex:
     def best(self, text: str, *, min_score: float, route: Optional[str] = None) -> Optional[Hit]:
         """The top hit if it is a confident match, else None."""
         hits = self.search(text, route=route, limit=1)
-        return hits[0] if hits and hits[0].score >= min_score else None
+        if not hits or hits[0].score < min_score:
+            return None
+        if not set(self.query_terms(text)) & self._topic_terms[hits[0].fact.topic]:
+            return None
+        return hits[0]

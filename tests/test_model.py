@@ -86,3 +86,15 @@ def test_explain_mode_shows_intent_route_facts_and_reply(explainer):
     assert "4 to 5 minutes" in shown and "not medical advice" in shown
     assert follow.action == "action_answer_question" and follow.routes == ["im"]
     assert follow.reply.topic == "onset" and "1 to 2 minutes" in "\n".join(follow.messages)
+
+
+@pytest.mark.parametrize(
+    "text, intent",
+    [
+        ("the other one?", "ask_followup"),
+        ("is ketamine addictive?", "out_of_scope"),
+        ("is IM stronger", "ask_experience"),
+    ],
+)
+def test_known_confusions_stay_fixed(parse, text, intent):
+    assert parse(text)["intent"]["name"] == intent

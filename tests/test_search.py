@@ -23,7 +23,13 @@ def test_paraphrases_find_the_right_topic(assistant, question, topic):
     assert hit is not None and hit.fact.topic == topic
 
 
-@pytest.mark.parametrize("question", ["asdkjh qwe", "how much does it cost", "do you take insurance", "what's the weather"])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "asdkjh qwe", "how much does it cost", "do you take insurance", "what's the weather",
+        "how many sessions will I need", "do you offer nasal spray", "do I need someone to take me home",
+    ],
+)
 def test_unrelated_questions_are_not_confident(assistant, question):
     assert assistant.index.best(question, min_score=get_settings().search_min_score) is None
 
