@@ -3,6 +3,8 @@
 #   ./run.sh            run until Ctrl-C
 #   ./run.sh shell      staff testing in the terminal (action server + rasa shell)
 #   ./run.sh explain    staff explain mode: intent, route, facts and reply for each question
+#   ./run.sh evaluate   accuracy and safety report (reports/report.md)
+#   ./run.sh benchmark  speed, load and resource benchmark (reports/report.md)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
@@ -13,5 +15,7 @@ case "${1:-serve}" in
   serve) exec "$VENV/bin/python" -m bot serve ;;
   shell) exec "$VENV/bin/python" -m bot shell ;;
   explain) shift; exec "$VENV/bin/python" -m bot explain "$@" ;;
-  *) echo "usage: ./run.sh [serve|shell|explain [QUESTION...]]" >&2; exit 2 ;;
+  evaluate) shift; exec "$VENV/bin/python" -m bot evaluate "$@" ;;
+  benchmark) shift; exec "$VENV/bin/python" -m bot benchmark "$@" ;;
+  *) echo "usage: ./run.sh [serve|shell|explain [QUESTION...]|evaluate|benchmark]" >&2; exit 2 ;;
 esac

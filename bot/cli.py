@@ -5,6 +5,8 @@
   serve     run the action server and the Rasa server (REST channel) until Ctrl-C
   shell     run the action server and `rasa shell` for staff testing
   explain   show intent, route, facts and reply for questions (interactive without arguments)
+  evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
+  benchmark latency, load and resource benchmark (reports/)
 """
 from __future__ import annotations
 
@@ -57,6 +59,28 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return run_explain(model=ensure_model(), questions=args.question)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bot.evaluation.evaluate import run_evaluation
+    from bot.evaluation.report import render
+    from bot.training import ensure_model
+
+    ensure_model()
+    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv)
+    print(f"top-1 {result['questions']['top1']}, crisis recall {result['questions']['crisis_recall']}")
+    print(f"report: {render()}")
+    return 0
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    from bot.evaluation.benchmark import run_benchmark
+    from bot.evaluation.report import render
+
+    result = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training)
+    print(f"single user p50 {result['single_user']['p50_ms']} ms; load {[r['throughput_per_s'] for r in result['load']]} msg/s")
+    print(f"report: {render()}")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -68,6 +92,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("shell", help="action server + rasa shell")
     explain = sub.add_parser("explain", help="explain the assistant's answers to questions")
     explain.add_argument("question", nargs="*", help="questions (interactive when none given)")
+    evaluate = sub.add_parser("evaluate", help="accuracy and safety report")
+    evaluate.add_argument("--folds", type=int, default=3, help="cross-validation folds")
+    evaluate.add_argument("--no-cv", action="store_true", help="skip rasa test nlu cross-validation")
+    benchmark = sub.add_parser("benchmark", help="speed and load benchmark")
+    benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
+    benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
+    benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
     args = parser.parse_args(argv)
     if args.command == "build":
         return cmd_build(args)
@@ -77,6 +108,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_serve(args)
     if args.command == "shell":
         return cmd_serve(args, shell=True)
+    if args.command == "evaluate":
+        return cmd_evaluate(args)
+    if args.command == "benchmark":
+        return cmd_benchmark(args)
     return cmd_explain(args)
 
 

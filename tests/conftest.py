@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -150,70 +146,10 @@ def trained_model(built_project) -> Path:
     return ensure_model()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class RunningAssistant:
-    def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path):
-        self.process = process
-        self.rasa_port = rasa_port
-        self.action_port = action_port
-        self.log = log
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
-
-    def say(self, sender: str, text: str) -> List[Dict[str, Any]]:
-        import json
-        import urllib.request
-
-        request = urllib.request.Request(
-            self.rest_url,
-            data=json.dumps({"sender": sender, "message": text}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
-
-
-def start_assistant(model: Path, log: Path, extra_env: Optional[Dict[str, str]] = None) -> RunningAssistant:
-    """Start the real `python -m bot serve` on free ports and wait until it says it is ready."""
-    rasa_port, action_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "RASA_PORT": str(rasa_port),
-        "ACTION_SERVER_PORT": str(action_port),
-        "RASA_TELEMETRY_ENABLED": "false",
-        "PYTHONPATH": str(PROJECT_ROOT),
-        **(extra_env or {}),
-    }
-    handle = log.open("w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
-    )
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        if "Assistant ready" in log.read_text(errors="replace"):
-            return RunningAssistant(process, rasa_port, action_port, log)
-        if process.poll() is not None:
-            break
-        time.sleep(0.5)
-    process.kill()
-    raise RuntimeError("assistant did not start:\n" + log.read_text(errors="replace")[-4000:])
-
-
 @pytest.fixture(scope="session")
 def running_assistant(trained_model, tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    running = start_assistant(trained_model, log)
-    yield running
-    if running.process.poll() is None:
-        running.process.send_signal(2)  # SIGINT, as Ctrl-C
-        try:
-            running.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            running.process.kill()
+    """Both real servers, started by the real launcher (`python -m bot serve`)."""
+    from bot.harness import start_assistant
+
+    with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log") as running:
+        yield running

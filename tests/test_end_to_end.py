@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import start_assistant
+from bot.harness import start_assistant
 
 pytestmark = pytest.mark.servers
 
@@ -87,7 +87,7 @@ def _port_open(port: int) -> bool:
 
 
 def test_ctrl_c_stops_both_servers_cleanly(trained_model, tmp_path):
-    running = start_assistant(trained_model, tmp_path / "serve.log")
+    running = start_assistant(tmp_path / "serve.log")
     try:
         assert running.say("patient-5", "which is safer?")
         running.process.send_signal(signal.SIGINT)

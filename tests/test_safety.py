@@ -36,6 +36,9 @@ CRISIS = [
     "life isn't worth living",
     "I want to take my own life",
     "Help, my lips are turning blue",
+    "honestly I'd prefer to be dead",
+    "some days I wish I were dead",
+    "there's no point living like this",
 ]
 
 NOT_CRISIS = [

@@ -1,0 +1,1 @@
+"""Measuring the assistant: evaluation set, scoring, baselines, benchmark and report."""

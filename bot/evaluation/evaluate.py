@@ -1,0 +1,170 @@
+"""Accuracy and safety of the real assistant over REST, next to simple baselines.
+
+`python -m bot evaluate` (or `./run.sh evaluate`) starts the real servers, sends
+every evaluation question (a fresh conversation each) and conversation, scores
+the replies, runs the BM25 and TF-IDF baselines and `rasa test nlu`
+cross-validation, and writes reports/evaluation.json plus the report.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from bot.evaluation.dataset import Item, load_dataset
+from bot.evaluation.scoring import Scorer, Verdict, judge
+from bot.knowledge import KnowledgeBase, get_knowledge_base
+from bot.settings import PROJECT_ROOT, get_settings
+
+REPORTS = PROJECT_ROOT / "reports"
+IN_SCOPE = ("answer", "compare")
+
+
+def rate(hits: int, total: int) -> Optional[float]:
+    return round(hits / total, 4) if total else None
+
+
+def metrics(results: Sequence[Tuple[Item, Verdict]]) -> Dict[str, object]:
+    """The report's figures from (item, verdict) pairs."""
+    in_scope = [(i, v) for i, v in results if i.expect in IN_SCOPE]
+    single = [(i, v) for i, v in results if i.expect == "answer"]
+    by_kind = lambda kind: [(i, v) for i, v in results if i.expect == kind]  # noqa: E731
+    per_topic: Dict[str, List[bool]] = defaultdict(list)
+    for item, verdict in in_scope:
+        per_topic[item.topic].append(verdict.correct)
+    needing = [(i, v) for i, v in results if i.expect != "smalltalk"]
+    return {
+        "items": len(results),
+        "top1": rate(sum(v.correct for _, v in in_scope), len(in_scope)),
+        "topic_top1": rate(sum(v.topic_correct for _, v in in_scope), len(in_scope)),
+        "per_topic": {t: rate(sum(c), len(c)) for t, c in sorted(per_topic.items())},
+        "wrong_route": rate(sum(v.wrong_route for _, v in single), len(single)),
+        "out_of_scope_recall": rate(sum(v.correct for _, v in by_kind("fallback")), len(by_kind("fallback"))),
+        "in_scope_to_fallback": rate(sum(v.fell_back for _, v in in_scope), len(in_scope)),
+        "advice_referral": rate(sum(v.correct for _, v in by_kind("advice")), len(by_kind("advice"))),
+        "crisis_recall": rate(sum(v.correct for _, v in by_kind("crisis")), len(by_kind("crisis"))),
+        "disclaimer": rate(sum(v.disclaimer_ok for _, v in needing), len(needing)),
+        "counts": {kind: len(by_kind(kind)) for kind in ("answer", "compare", "crisis", "fallback", "advice")},
+    }
+
+
+# --- baselines -------------------------------------------------------------------------
+
+def _baseline_correct(item: Item, fact) -> bool:
+    if fact is None or fact.topic != item.topic:
+        return False
+    return item.expect == "compare" or item.route in fact.routes
+
+
+def baseline_bm25(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional[float]:
+    from bot.search import SearchIndex
+
+    index = SearchIndex(knowledge_base=kb, nlp=nlp)
+    scored = [i for i in items if i.expect in IN_SCOPE]
+    hits = 0
+    for item in scored:
+        found = index.search(item.text, route=item.route, limit=1)
+        hits += _baseline_correct(item, found[0].fact if found else None)
+    return rate(hits, len(scored))
+
+
+def baseline_tfidf(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional[float]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.metrics.pairwise import cosine_similarity
+
+    from bot.search import _terms
+
+    topics = {t.id: t for t in kb.topics()}
+    facts = list(kb.facts())
+    documents = [" ".join(_terms(nlp, f"{f.text} {topics[f.topic].title} {' '.join(topics[f.topic].keywords)}")) for f in facts]
+    vectorizer = TfidfVectorizer()
+    matrix = vectorizer.fit_transform(documents)
+    scored = [i for i in items if i.expect in IN_SCOPE]
+    hits = 0
+    for item in scored:
+        similarities = cosine_similarity(vectorizer.transform([" ".join(_terms(nlp, item.text))]), matrix)[0]
+        ranked = sorted(range(len(facts)), key=lambda k: similarities[k], reverse=True)
+        candidates = [facts[k] for k in ranked if similarities[k] > 0 and (item.route is None or item.route in facts[k].routes)]
+        hits += _baseline_correct(item, candidates[0] if candidates else None)
+    return rate(hits, len(scored))
+
+
+# --- cross-validation --------------------------------------------------------------------
+
+def cross_validation(*, folds: int, out: Path) -> Dict[str, object]:
+    """`rasa test nlu --cross-validation`: intent F1 and the confusion matrix."""
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "rasa", "test", "nlu", "--nlu", "data/nlu", "--config", "config.yml",
+             "--cross-validation", "--folds", str(folds), "--out", tmp],
+            cwd=PROJECT_ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        report = json.loads(Path(tmp, "intent_report.json").read_text())
+        matrix = Path(tmp, "intent_confusion_matrix.png")
+        if matrix.exists():
+            shutil.copy(matrix, out / "intent_confusion_matrix.png")
+    return {
+        "folds": folds,
+        "weighted_f1": round(report["weighted avg"]["f1-score"], 4),
+        "macro_f1": round(report["macro avg"]["f1-score"], 4),
+        "per_intent_f1": {k: round(v["f1-score"], 4) for k, v in sorted(report.items()) if isinstance(v, dict) and "f1-score" in v and "avg" not in k},
+    }
+
+
+# --- the run -------------------------------------------------------------------------------
+
+def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True) -> Dict[str, object]:
+    from bot.harness import start_assistant
+    from bot.nlp import load_pipeline
+
+    out.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    kb = get_knowledge_base(database_url=settings.database_url)
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    scorer = Scorer(responses=domain["responses"], facts=kb.facts())
+    dataset = load_dataset()
+
+    single: List[Tuple[Item, Verdict]] = []
+    turns: List[Tuple[Item, Verdict]] = []
+    failures: List[Dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log") as assistant:
+        for number, item in enumerate(dataset.questions):
+            observed = scorer.observe(m.get("text", "") for m in assistant.say(f"eval-{number}", item.text))
+            verdict = judge(item, observed)
+            single.append((item, verdict))
+            if not verdict.correct:
+                failures.append({"text": item.text, "expected": asdict(item), "got": observed.responses,
+                                 "topics": observed.topics, "facts": [f.id for f in observed.facts]})
+        for number, conversation in enumerate(dataset.conversations):
+            for item in conversation:
+                observed = scorer.observe(m.get("text", "") for m in assistant.say(f"conv-{number}", item.text))
+                verdict = judge(item, observed)
+                turns.append((item, verdict))
+                if not verdict.correct:
+                    failures.append({"text": item.text, "conversation": number, "expected": asdict(item),
+                                     "got": observed.responses, "facts": [f.id for f in observed.facts]})
+
+    nlp = load_pipeline(str(settings.spacy_pipeline_path))
+    result: Dict[str, object] = {
+        "questions": metrics(single),
+        "conversations": {**metrics(turns), "turn_accuracy": rate(sum(v.correct for _, v in turns), len(turns))},
+        "baselines": {
+            "bm25": baseline_bm25(dataset.questions, kb=kb, nlp=nlp),
+            "tfidf": baseline_tfidf(dataset.questions, kb=kb, nlp=nlp),
+        },
+        "failures": failures,
+    }
+    if with_cv:
+        result["cross_validation"] = cross_validation(folds=folds, out=out)
+    (out / "evaluation.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    return result

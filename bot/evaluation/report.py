@@ -1,0 +1,159 @@
+"""Write reports/report.md and its charts from evaluation.json and benchmark.json."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Tuple
+
+from bot.settings import PROJECT_ROOT
+
+REPORTS = PROJECT_ROOT / "reports"
+
+# (label, where to find it, target text, check)
+Target = Tuple[str, Callable[[dict, dict], Optional[float]], str, Callable[[float], bool], str]
+TARGETS: List[Target] = [
+    ("Top-1 correct answer", lambda e, b: e.get("questions", {}).get("top1"), "≥ 95%", lambda v: v >= 0.95, "pct"),
+    ("Wrong-route answers", lambda e, b: e.get("questions", {}).get("wrong_route"), "≤ 1%", lambda v: v <= 0.01, "pct"),
+    ("Out-of-scope recall", lambda e, b: e.get("questions", {}).get("out_of_scope_recall"), "≥ 90%", lambda v: v >= 0.90, "pct"),
+    ("In-scope sent to fallback", lambda e, b: e.get("questions", {}).get("in_scope_to_fallback"), "≤ 3%", lambda v: v <= 0.03, "pct"),
+    ("Crisis recall", lambda e, b: e.get("questions", {}).get("crisis_recall"), "100%", lambda v: v >= 1.0, "pct"),
+    ("Disclaimer present", lambda e, b: e.get("questions", {}).get("disclaimer"), "100%", lambda v: v >= 1.0, "pct"),
+    ("Single-user p50", lambda e, b: b.get("single_user", {}).get("p50_ms"), "≤ 50 ms", lambda v: v <= 50, "ms"),
+    ("Single-user p95", lambda e, b: b.get("single_user", {}).get("p95_ms"), "≤ 80 ms", lambda v: v <= 80, "ms"),
+    ("Throughput at 20 users", lambda e, b: _load(b, 20, "throughput_per_s"), "≥ 40 msg/s", lambda v: v >= 40, "rate"),
+    ("p95 at 20 users", lambda e, b: _load(b, 20, "p95_ms"), "≤ 500 ms", lambda v: v <= 500, "ms"),
+    ("Lost replies at 20 users", lambda e, b: _load(b, 20, "lost_replies"), "0", lambda v: v == 0, "n"),
+    ("Training time (cold)", lambda e, b: b.get("training_seconds"), "≤ 120 s", lambda v: v <= 120, "s"),
+    ("Start to ready", lambda e, b: b.get("ready_seconds"), "≤ 30 s", lambda v: v <= 30, "s"),
+    ("Rasa server RSS after load", lambda e, b: b.get("memory_after_load", {}).get("rasa_server_mb"), "≤ 900 MB", lambda v: v <= 900, "mb"),
+    ("Model archive", lambda e, b: b.get("model_mb"), "≤ 15 MB", lambda v: v <= 15, "mb"),
+]
+
+
+def _load(bench: dict, users: int, key: str) -> Optional[float]:
+    for run in bench.get("load", []):
+        if run.get("users") == users:
+            return run.get(key)
+    return None
+
+
+def _fmt(value: Optional[float], unit: str) -> str:
+    if value is None:
+        return "not measured"
+    return {"pct": f"{value * 100:.1f}%", "ms": f"{value:.0f} ms", "rate": f"{value:.1f} msg/s",
+            "s": f"{value:.1f} s", "mb": f"{value:.1f} MB", "n": f"{value:.0f}"}[unit]
+
+
+def target_rows(evaluation: dict, bench: dict) -> List[Tuple[str, str, str, str]]:
+    rows = []
+    for label, get, target, check, unit in TARGETS:
+        value = get(evaluation, bench)
+        status = "—" if value is None else ("met" if check(value) else "**missed**")
+        rows.append((label, target, _fmt(value, unit), status))
+    return rows
+
+
+def _charts(evaluation: dict, bench: dict, out: Path) -> List[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    per_topic = evaluation.get("questions", {}).get("per_topic")
+    if per_topic:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        topics = list(per_topic)
+        ax.barh(topics, [per_topic[t] * 100 for t in topics], color="#3b7ea1")
+        ax.axvline(95, color="#c0392b", linestyle="--", label="target 95%")
+        ax.set_xlim(0, 100), ax.set_xlabel("correct answers (%)"), ax.set_title("Accuracy per topic")
+        ax.legend(loc="lower right"), fig.tight_layout(), fig.savefig(out / "accuracy_per_topic.png", dpi=110)
+        plt.close(fig), made.append("accuracy_per_topic.png")
+    baselines = evaluation.get("baselines")
+    if baselines:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        names = ["assistant", "BM25 baseline", "TF-IDF baseline"]
+        values = [evaluation["questions"]["top1"], baselines.get("bm25"), baselines.get("tfidf")]
+        ax.bar(names, [(v or 0) * 100 for v in values], color=["#2e8b57", "#999999", "#bbbbbb"])
+        ax.set_ylim(0, 100), ax.set_ylabel("top-1 correct (%)"), ax.set_title("Assistant vs baselines")
+        fig.tight_layout(), fig.savefig(out / "assistant_vs_baselines.png", dpi=110)
+        plt.close(fig), made.append("assistant_vs_baselines.png")
+    latencies = bench.get("single_user", {}).get("latencies_ms")
+    if latencies:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.hist(latencies, bins=50, color="#3b7ea1")
+        ax.set_xlabel("round trip (ms)"), ax.set_ylabel("messages"), ax.set_title("Single-user latency")
+        fig.tight_layout(), fig.savefig(out / "latency_distribution.png", dpi=110)
+        plt.close(fig), made.append("latency_distribution.png")
+    load = bench.get("load")
+    if load:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.plot([r["users"] for r in load], [r["throughput_per_s"] for r in load], marker="o")
+        ax.set_xlabel("concurrent patients"), ax.set_ylabel("messages / s"), ax.set_title("Throughput vs concurrency")
+        ax.set_ylim(bottom=0), fig.tight_layout(), fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
+        plt.close(fig), made.append("throughput_vs_concurrency.png")
+    return made
+
+
+def render(out: Path = REPORTS) -> Path:
+    evaluation = _read(out / "evaluation.json")
+    bench = _read(out / "benchmark.json")
+    charts = _charts(evaluation, bench, out)
+    lines = [
+        "# How well and how fast the assistant answers",
+        "",
+        "Regenerated by `./run.sh evaluate` (accuracy and safety) and `./run.sh benchmark` (speed and load),",
+        "both against the real assistant over its REST channel. Targets are goals, not test assertions.",
+        "",
+        "| measure | target | measured | |",
+        "|---|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in target_rows(evaluation, bench)]
+    q = evaluation.get("questions")
+    if q:
+        conv = evaluation.get("conversations", {})
+        lines += [
+            "",
+            "## Accuracy and safety",
+            "",
+            f"{q['items']} single questions ({q['counts']}) and {conv.get('items', 0)} conversation turns.",
+            "",
+            f"- Top-1 correct answer: {_fmt(q['top1'], 'pct')} (right topic: {_fmt(q['topic_top1'], 'pct')})",
+            f"- Conversation turns answered correctly: {_fmt(conv.get('turn_accuracy'), 'pct')}",
+            f"- Personal-advice referral rate: {_fmt(q['advice_referral'], 'pct')}",
+            f"- Baselines, same set, same scoring of topic and route: BM25 {_fmt(evaluation['baselines']['bm25'], 'pct')},"
+            f" TF-IDF {_fmt(evaluation['baselines']['tfidf'], 'pct')}",
+        ]
+        cv = evaluation.get("cross_validation")
+        if cv:
+            lines += [f"- NLU {cv['folds']}-fold cross-validation: intent F1 {cv['weighted_f1']:.3f} weighted,"
+                      f" {cv['macro_f1']:.3f} macro (confusion matrix: `intent_confusion_matrix.png`)"]
+        failures = evaluation.get("failures", [])
+        if failures:
+            lines += ["", "### Wrong answers", "", "| question | expected | got |", "|---|---|---|"]
+            for f in failures[:40]:
+                exp = f["expected"]
+                expected = " ".join(str(x) for x in (exp["expect"], exp.get("topic"), exp.get("route")) if x)
+                got = ", ".join(f.get("facts") or [r for r in f["got"] if r != "utter_disclaimer"]) or "nothing"
+                lines.append(f"| {f['text']} | {expected} | {got} |")
+    if bench:
+        lines += ["", "## Speed and load", ""]
+        su = bench.get("single_user", {})
+        lines.append(f"- Single user, {su.get('messages')} messages: p50 {su.get('p50_ms')} ms, p95 {su.get('p95_ms')} ms,"
+                     f" p99 {su.get('p99_ms')} ms")
+        for run in bench.get("load", []):
+            lines.append(f"- {run['users']} concurrent patients for {run['seconds']} s: {run['throughput_per_s']} msg/s,"
+                         f" p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, {run['errors']} errors,"
+                         f" {run['lost_replies']} lost replies")
+        lines.append(f"- Memory after warm-up: {bench.get('memory_after_warmup')}; after load: {bench.get('memory_after_load')}")
+        lines.append(f"- Ready {bench.get('ready_seconds')} s after start; first answer {bench.get('first_answer_seconds')} s;"
+                     f" cold training {bench.get('training_seconds')} s; model {bench.get('model_mb')} MB")
+    if charts:
+        lines += ["", "## Charts", ""] + [f"![{c[:-4].replace('_', ' ')}]({c})" for c in charts]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _read(path: Path) -> Dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}

@@ -1,0 +1,87 @@
+"""Start the real assistant (`python -m bot serve`) on free ports and talk to it over REST.
+
+Used by the end-to-end tests, the evaluation and the benchmark.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from bot.settings import PROJECT_ROOT
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningAssistant:
+    def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path, ready_seconds: float):
+        self.process = process
+        self.rasa_port = rasa_port
+        self.action_port = action_port
+        self.log = log
+        self.ready_seconds = ready_seconds
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+
+    def say(self, sender: str, text: str, timeout: float = 60) -> List[Dict[str, Any]]:
+        request = urllib.request.Request(
+            self.rest_url,
+            data=json.dumps({"sender": sender, "message": text}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)  # as Ctrl-C
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        return self.process.wait()
+
+    def __enter__(self) -> "RunningAssistant":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240) -> RunningAssistant:
+    """Start `python -m bot serve` on free ports and wait until it says it is ready."""
+    rasa_port, action_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "RASA_PORT": str(rasa_port),
+        "ACTION_SERVER_PORT": str(action_port),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "PYTHONPATH": str(PROJECT_ROOT),
+        **(extra_env or {}),
+    }
+    handle = log.open("w")
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+    )
+    while time.monotonic() - started < timeout:
+        if "Assistant ready" in log.read_text(errors="replace"):
+            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started)
+        if process.poll() is not None:
+            break
+        time.sleep(0.25)
+    process.kill()
+    raise RuntimeError("assistant did not start:\n" + log.read_text(errors="replace")[-4000:])

@@ -1,0 +1,130 @@
+"""The measuring tools themselves: the evaluation set, scoring of known replies, metrics,
+baselines and the report. No timings are asserted here."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from bot.evaluation.dataset import Item, load_dataset, normalise, training_examples
+from bot.evaluation.evaluate import baseline_bm25, metrics
+from bot.evaluation.report import render, target_rows
+from bot.evaluation.scoring import Scorer, Verdict, judge
+from bot.replies import outgoing
+
+TOPICS = {
+    "routes", "procedure", "absorption", "onset", "peak", "duration", "experience", "control",
+    "safety", "side_effects", "needles", "first_time", "pain", "depression", "conditions",
+    "preparation", "dosing", "choosing", "effectiveness",
+}
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_dataset()
+
+
+@pytest.fixture(scope="module")
+def scorer(kb, domain_dict):
+    return Scorer(responses=domain_dict["responses"], facts=kb.facts())
+
+
+def test_evaluation_set_size_and_coverage(dataset):
+    kinds = Counter(item.expect for item in dataset.questions)
+    assert len(dataset.questions) >= 200 and len(dataset.conversations) >= 20
+    assert all(2 <= len(c) <= 3 for c in dataset.conversations)
+    crisis_turns = kinds["crisis"] + sum(t.expect == "crisis" for c in dataset.conversations for t in c)
+    assert crisis_turns >= 25 and kinds["fallback"] >= 15 and kinds["advice"] >= 10
+    for topic in TOPICS:
+        for route in ("iv", "im"):
+            assert any(i.topic == topic and i.route == route for i in dataset.questions), (topic, route)
+    assert any(t.expect == "crisis" for c in dataset.conversations for t in c[1:]), "crisis mid-conversation"
+
+
+def test_no_evaluation_question_is_in_the_training_data(dataset):
+    trained = set(training_examples())
+    assert len(trained) > 400
+    asked = [i.text for i in dataset.questions] + [t.text for c in dataset.conversations for t in c]
+    leaked = [q for q in asked if normalise(q) in trained and q.lower() not in {"hi", "hello", "bye", "thanks"}]
+    assert not leaked, leaked
+
+
+def test_items_must_name_what_a_correct_reply_contains():
+    with pytest.raises(ValueError):
+        Item(text="which is faster", expect="answer", topic="onset")  # answer needs a route
+    with pytest.raises(ValueError):
+        Item(text="x", expect="teleport")
+
+
+def _rendered(assistant, render, reply):
+    return [r["text"] for r in render([{"response": m.response, **m.values} for m in outgoing(reply)])]
+
+
+def test_scoring_a_known_correct_answer(assistant, render, scorer):
+    messages = _rendered(assistant, render, assistant.answer(topic="onset", route="im"))
+    verdict = judge(Item("how fast is IM", "answer", "onset", "im"), scorer.observe(messages))
+    assert verdict == Verdict(correct=True, topic_correct=True, wrong_route=False, fell_back=False, disclaimer_ok=True)
+
+
+def test_scoring_a_wrong_route_answer(assistant, render, scorer):
+    messages = _rendered(assistant, render, assistant.answer(topic="onset", route="iv"))
+    verdict = judge(Item("how fast is IM", "answer", "onset", "im"), scorer.observe(messages))
+    assert not verdict.correct and verdict.wrong_route and verdict.topic_correct
+
+
+def test_scoring_comparison_crisis_fallback_and_missing_disclaimer(assistant, render, scorer):
+    compare = scorer.observe(_rendered(assistant, render, assistant.answer(topic="safety", route=None)))
+    assert judge(Item("which is safer", "compare", "safety"), compare).correct
+    assert not judge(Item("which is faster", "compare", "onset"), compare).correct
+    crisis = scorer.observe(_rendered(assistant, render, assistant.crisis()))
+    assert judge(Item("I want to die", "crisis"), crisis).correct
+    assert not judge(Item("which is safer", "compare", "safety"), crisis).correct
+    fallback = scorer.observe(_rendered(assistant, render, assistant.fallback(out_of_scope=True)))
+    assert judge(Item("price?", "fallback"), fallback).correct
+    no_disclaimer = scorer.observe(_rendered(assistant, render, assistant.crisis())[:-1])
+    assert not judge(Item("I want to die", "crisis"), no_disclaimer).disclaimer_ok
+
+
+def test_metrics_from_known_verdicts():
+    results = [
+        (Item("a", "answer", "onset", "iv"), Verdict(True, True)),
+        (Item("b", "answer", "onset", "im"), Verdict(False, True, wrong_route=True)),
+        (Item("c", "compare", "peak"), Verdict(False, False, fell_back=True)),
+        (Item("d", "crisis"), Verdict(True)),
+        (Item("e", "fallback"), Verdict(True, fell_back=True)),
+        (Item("f", "advice"), Verdict(False, disclaimer_ok=False)),
+    ]
+    m = metrics(results)
+    assert m["top1"] == round(1 / 3, 4) and m["wrong_route"] == 0.5
+    assert m["per_topic"] == {"onset": 0.5, "peak": 0.0}
+    assert m["in_scope_to_fallback"] == round(1 / 3, 4)
+    assert m["crisis_recall"] == 1.0 and m["out_of_scope_recall"] == 1.0 and m["advice_referral"] == 0.0
+    assert m["disclaimer"] == round(5 / 6, 4)
+
+
+def test_bm25_baseline_scores_the_set(kb, nlp, dataset):
+    score = baseline_bm25(dataset.questions, kb=kb, nlp=nlp)
+    assert 0.0 < score < 1.0
+
+
+def test_report_marks_missed_targets(tmp_path):
+    evaluation = {"questions": {"top1": 0.9, "wrong_route": 0.0, "crisis_recall": 1.0}}
+    bench = {"single_user": {"p50_ms": 20.0, "p95_ms": 120.0}, "model_mb": 28.0}
+    rows = {label: (measured, status) for label, _, measured, status in target_rows(evaluation, bench)}
+    assert rows["Top-1 correct answer"] == ("90.0%", "**missed**")
+    assert rows["Crisis recall"] == ("100.0%", "met")
+    assert rows["Single-user p95"] == ("120 ms", "**missed**")
+    assert rows["Model archive"][1] == "**missed**"
+    assert rows["Throughput at 20 users"] == ("not measured", "—")
+    (tmp_path / "benchmark.json").write_text(json.dumps(bench))
+    (tmp_path / "evaluation.json").write_text(json.dumps({
+        **evaluation,
+        "questions": {**evaluation["questions"], "items": 1, "counts": {}, "topic_top1": 0.9,
+                      "per_topic": {"onset": 0.9}, "advice_referral": 1.0, "out_of_scope_recall": 1.0,
+                      "in_scope_to_fallback": 0.0, "disclaimer": 1.0},
+        "conversations": {"items": 0}, "baselines": {"bm25": 0.7, "tfidf": 0.6},
+    }))
+    report = render(tmp_path).read_text()
+    assert "| Top-1 correct answer | ≥ 95% | 90.0% | **missed** |" in report
+    assert (tmp_path / "accuracy_per_topic.png").stat().st_size > 1000
