@@ -150,6 +150,11 @@ def render(out: Path = REPORTS) -> Path:
                      f" cold training {bench.get('training_seconds')} s; model {bench.get('model_mb')} MB")
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c[:-4].replace('_', ' ')}]({c})" for c in charts]
+    if (out / "intent_confusion_matrix.png").exists():
+        lines += ["", "![intent confusion matrix](intent_confusion_matrix.png)"]
+    analysis = PROJECT_ROOT / "evaluation" / "analysis.md"
+    if analysis.exists():
+        lines += ["", analysis.read_text(encoding="utf-8").strip()]
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
