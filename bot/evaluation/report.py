@@ -88,9 +88,10 @@ def _charts(evaluation: dict, bench: dict, out: Path) -> List[str]:
     load = bench.get("load")
     if load:
         fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot([r["users"] for r in load], [r["throughput_per_s"] for r in load], marker="o")
+        ax.plot([r["users"] for r in load], [r["throughput_per_s"] for r in load], marker="o", label="measured")
+        ax.axhline(40, color="#c0392b", linestyle="--", label="target at 20 patients")
         ax.set_xlabel("concurrent patients"), ax.set_ylabel("messages / s"), ax.set_title("Throughput vs concurrency")
-        ax.set_ylim(bottom=0), fig.tight_layout(), fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
+        ax.set_ylim(0, 50), ax.legend(loc="lower right"), fig.tight_layout(), fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
         plt.close(fig), made.append("throughput_vs_concurrency.png")
     return made
 
@@ -116,7 +117,7 @@ def render(out: Path = REPORTS) -> Path:
             "",
             "## Accuracy and safety",
             "",
-            f"{q['items']} single questions ({q['counts']}) and {conv.get('items', 0)} conversation turns.",
+            f"{q['items']} single questions ({_counts(q['counts'])}) and {conv.get('items', 0)} conversation turns.",
             "",
             f"- Top-1 correct answer: {_fmt(q['top1'], 'pct')} (right topic: {_fmt(q['topic_top1'], 'pct')})",
             f"- Conversation turns answered correctly: {_fmt(conv.get('turn_accuracy'), 'pct')}",
@@ -158,6 +159,12 @@ def render(out: Path = REPORTS) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _counts(counts: Dict[str, int]) -> str:
+    names = {"answer": "about one route", "compare": "comparisons", "crisis": "crisis",
+             "fallback": "out of scope", "advice": "personal advice"}
+    return ", ".join(f"{n} {names.get(k, k)}" for k, n in counts.items())
 
 
 def _read(path: Path) -> Dict:
