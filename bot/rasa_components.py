@@ -31,9 +31,8 @@ CRISIS_INTENT = "crisis"
 FALLBACK_INTENT = "nlu_fallback"
 
 
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class RouteEntityExtractor(GraphComponent):
-    """Route entities from the spaCy entity ruler, normalised to the route id."""
+class _Stateless(GraphComponent):
+    """A component with nothing to train or persist."""
 
     @classmethod
     def create(
@@ -42,8 +41,16 @@ class RouteEntityExtractor(GraphComponent):
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "RouteEntityExtractor":
+    ) -> GraphComponent:
         return cls()
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        return training_data
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class RouteEntityExtractor(_Stateless):
+    """Route entities from the spaCy entity ruler, normalised to the route id."""
 
     @staticmethod
     def required_components() -> List[type]:
@@ -61,9 +68,6 @@ class RouteEntityExtractor(GraphComponent):
             ]
             message.set(ENTITIES, message.get(ENTITIES, []) + found, add_to_output=True)
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data
 
 
 def _content_words(message: Message) -> List[str]:
@@ -155,18 +159,8 @@ class VocabularyGuard(GraphComponent):
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
-class CrisisOverride(GraphComponent):
+class CrisisOverride(_Stateless):
     """Make a crisis message's intent ``crisis`` whatever the classifier thought."""
-
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "CrisisOverride":
-        return cls()
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -178,6 +172,3 @@ class CrisisOverride(GraphComponent):
             message.set(INTENT, intent, add_to_output=True)
             message.set(INTENT_RANKING_KEY, [intent] + others, add_to_output=True)
         return messages
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        return training_data
