@@ -73,9 +73,9 @@ def rasa_command(options: ServeOptions) -> List[str]:
         "--endpoints", str(endpoints_for(options)),
     ]
     if options.shell:
-        return [sys.executable, "-m", "rasa", "shell", *common, "--port", str(options.settings.rasa_port)]
+        return [sys.executable, "-m", "bot.rasa_main", "shell", *common, "--port", str(options.settings.rasa_port)]
     return [
-        sys.executable, "-m", "rasa", "run", *common,
+        sys.executable, "-m", "bot.rasa_main", "run", *common,
         "--credentials", str(options.credentials),
         "--port", str(options.settings.rasa_port),
         "--interface", options.settings.rasa_interface,
