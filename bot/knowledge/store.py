@@ -79,14 +79,19 @@ class SqlKnowledgeBase(KnowledgeBase):
     def __init__(self, *, engine: Engine) -> None:
         self._engine = engine
         self._sessions = sessionmaker(bind=engine, future=True)
+        self._built = False
 
     def _session(self) -> Session:
         return self._sessions()
 
     def _check_built(self) -> None:
+        """Fail with a clear message until the database is built (checked until it is, then trusted)."""
         from sqlalchemy import inspect
 
-        if not inspect(self._engine).has_table(schema.Fact.__tablename__):
+        if self._built:
+            return
+        self._built = inspect(self._engine).has_table(schema.Fact.__tablename__)
+        if not self._built:
             raise KnowledgeBaseMissing(
                 f"No knowledge base at {self._engine.url!r}; run `python -m bot build` first."
             )
