@@ -73,11 +73,28 @@ def test_action_server_errors_do_not_leak_the_tracker(running_assistant):
     assert secret not in running_assistant.log.read_text(errors="replace")
 
 
+def _listening_addresses(port: int) -> set:
+    """Local IPv4/IPv6 addresses with a socket listening on ``port`` (from /proc/net)."""
+    addresses = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:  # 0A = LISTEN
+                addresses.add(address)
+    return addresses
+
+
 def test_servers_listen_on_loopback_only(running_assistant):
+    loopback = {"0100007F", "00000000000000000000000001000000"}  # 127.0.0.1, ::1 as /proc/net writes them
     for port in (running_assistant.rasa_port, running_assistant.action_port):
-        with socket.socket() as sock:
-            sock.settimeout(2)
-            assert sock.connect_ex(("127.0.0.1", port)) == 0
+        addresses = _listening_addresses(port)
+        assert addresses, f"nothing listens on {port}"
+        assert addresses <= loopback, f"port {port} also listens on {addresses - loopback}"
 
 
 def _port_open(port: int) -> bool:
