@@ -40,19 +40,28 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _clinic_defaults() -> dict:
+    """Patient-facing clinic wording lives in clinic.yml, not in Python."""
+    import yaml
+
+    with (PROJECT_ROOT / "clinic.yml").open(encoding="utf-8") as handle:
+        return {key: str(value) for key, value in (yaml.safe_load(handle) or {}).items()}
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Read the settings once per process."""
     build_dir = PROJECT_ROOT / "build"
+    clinic = _clinic_defaults()
     return Settings(
         knowledge_dir=Path(_env("KB_KNOWLEDGE_DIR", str(PROJECT_ROOT / "knowledge"))),
         database_url=_env("KB_DATABASE_URL", f"sqlite:///{build_dir / 'knowledge.db'}"),
         spacy_pipeline_path=Path(_env("KB_SPACY_PIPELINE", str(build_dir / "spacy_pipeline"))),
         models_dir=Path(_env("RASA_MODELS_DIR", str(PROJECT_ROOT / "models"))),
-        clinic_name=_env("CLINIC_NAME", "the clinic"),
-        clinic_phone=_env("CLINIC_PHONE", "see the clinic's website for its phone number"),
-        emergency_number=_env("CLINIC_EMERGENCY_NUMBER", "911"),
-        crisis_line=_env("CLINIC_CRISIS_LINE", "988 (Suicide & Crisis Lifeline)"),
+        clinic_name=_env("CLINIC_NAME", clinic["clinic_name"]),
+        clinic_phone=_env("CLINIC_PHONE", clinic["clinic_phone"]),
+        emergency_number=_env("CLINIC_EMERGENCY_NUMBER", clinic["emergency_number"]),
+        crisis_line=_env("CLINIC_CRISIS_LINE", clinic["crisis_line"]),
         search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "3.5")),
         rasa_interface=_env("RASA_INTERFACE", "127.0.0.1"),
         rasa_port=int(_env("RASA_PORT", "5005")),
