@@ -61,11 +61,7 @@ def lemmas(nlp: Language, text: str, *, drop_stop_words: bool = True) -> List[st
 
 def routes_in(nlp: Language, text: str) -> List[str]:
     """Route ids mentioned in ``text``, in order of mention, without repeats."""
-    seen: Dict[str, None] = {}
-    for ent in nlp(text.lower()).ents:
-        if ent.label_ == ROUTE_LABEL and ent.ent_id_:
-            seen.setdefault(ent.ent_id_, None)
-    return list(seen)
+    return list(dict.fromkeys(route for route, _, _ in route_spans(nlp(text.lower()))))
 
 
 def route_spans(doc) -> List[tuple]:

@@ -28,7 +28,8 @@ class Hit:
 MEANINGFUL_STOP_WORDS = frozenset({"side", "long", "first", "before", "after", "off", "full", "down", "back"})
 
 
-def _terms(nlp: Language, text: str) -> List[str]:
+def search_terms(nlp: Language, text: str) -> List[str]:
+    """Lemmas the index matches on: content words, route words left out."""
     doc = nlp(text.lower())
     route_tokens = {t.i for ent in doc.ents if ent.label_ == ROUTE_LABEL for t in ent}
     return [
@@ -52,18 +53,18 @@ class SearchIndex:
         self._nlp = nlp
         topics = {t.id: t for t in knowledge_base.topics()}
         self._topic_terms = {
-            topic.id: set(_terms(nlp, " ".join(topic.keywords))) | set(topic.keywords) for topic in topics.values()
+            topic.id: set(search_terms(nlp, " ".join(topic.keywords))) | set(topic.keywords) for topic in topics.values()
         }
         self._facts: Sequence[FactRecord] = tuple(knowledge_base.facts())
         corpus = []
         for fact in self._facts:
             topic = topics[fact.topic]
             text = " ".join([fact.text, topic.title, " ".join(topic.keywords)])
-            corpus.append(_terms(nlp, text))
+            corpus.append(search_terms(nlp, text))
         self._bm25 = BM25Okapi(corpus)
 
     def query_terms(self, text: str) -> List[str]:
-        return _terms(self._nlp, text)
+        return search_terms(self._nlp, text)
 
     def search(self, text: str, *, route: Optional[str] = None, limit: int = 5) -> List[Hit]:
         """Best facts for ``text``; with ``route``, only facts about that route."""

@@ -81,17 +81,17 @@ def baseline_tfidf(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from bot.search import _terms
+    from bot.search import search_terms
 
     topics = {t.id: t for t in kb.topics()}
     facts = list(kb.facts())
-    documents = [" ".join(_terms(nlp, f"{f.text} {topics[f.topic].title} {' '.join(topics[f.topic].keywords)}")) for f in facts]
+    documents = [" ".join(search_terms(nlp, f"{f.text} {topics[f.topic].title} {' '.join(topics[f.topic].keywords)}")) for f in facts]
     vectorizer = TfidfVectorizer()
     matrix = vectorizer.fit_transform(documents)
     scored = [i for i in items if i.expect in IN_SCOPE]
     hits = 0
     for item in scored:
-        similarities = cosine_similarity(vectorizer.transform([" ".join(_terms(nlp, item.text))]), matrix)[0]
+        similarities = cosine_similarity(vectorizer.transform([" ".join(search_terms(nlp, item.text))]), matrix)[0]
         ranked = sorted(range(len(facts)), key=lambda k: similarities[k], reverse=True)
         candidates = [facts[k] for k in ranked if similarities[k] > 0 and (item.route is None or item.route in facts[k].routes)]
         hits += _baseline_correct(item, candidates[0] if candidates else None)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Pattern, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Pattern, Sequence
 
 from bot.evaluation.dataset import Item
 from bot.knowledge import FactRecord
@@ -118,7 +118,3 @@ def judge(item: Item, observed: Observed) -> Verdict:
     wrong_route = bool(observed.facts) and only_other
     correct = topic_correct and about_route and not any(f.routes == (other,) for f in observed.facts)
     return Verdict(correct, topic_correct, wrong_route, fell_back, disclaimer_ok)
-
-
-def route_set(facts: Iterable[FactRecord]) -> Tuple[str, ...]:
-    return tuple(sorted({r for f in facts for r in f.routes}))
