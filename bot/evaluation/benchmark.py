@@ -93,16 +93,38 @@ def single_user(assistant, *, messages: int, warmup: int) -> Dict[str, object]:
     }
 
 
+def long_conversation(assistant, *, turns: int = 100) -> Dict[str, object]:
+    """One patient who keeps talking: Rasa re-reads and re-sends the whole tracker every turn,
+    so a turn costs more the longer the conversation. Early vs late turns show by how much."""
+    texts = questions()
+    latencies = []
+    for i in range(turns):
+        started = time.perf_counter()
+        assistant.say("long-conversation", texts[(i * 7) % len(texts)])
+        latencies.append((time.perf_counter() - started) * 1000)
+    return {
+        "turns": turns,
+        "first_10_p50_ms": percentile(latencies[:10], 50),
+        "last_10_p50_ms": percentile(latencies[-10:], 50),
+    }
+
+
 async def _patient(session, url: str, sender: str, turns: List[str], stop_at: float, stats: Dict[str, list]) -> None:
+    """One chat slot: a patient has a short multi-turn conversation, then the next patient takes the slot.
+
+    Each conversation gets its own sender id, as real patients do; one sender talking for the whole
+    run would measure an ever-longer tracker instead of the clinic's traffic.
+    """
     import aiohttp
 
     turn = 0
     while time.monotonic() < stop_at:
         text = turns[turn % len(turns)]
+        conversation = turn // len(turns)
         turn += 1
         started = time.perf_counter()
         try:
-            async with session.post(url, json={"sender": sender, "message": text}) as response:
+            async with session.post(url, json={"sender": f"{sender}-{conversation}", "message": text}) as response:
                 body = await response.json() if response.status == 200 else None
             elapsed = (time.perf_counter() - started) * 1000
             if response.status != 200:
@@ -170,6 +192,7 @@ def run_benchmark(*, out: Path = REPORTS, messages: int = 1000, warmup: int = 50
         assistant.say("first", "which is faster?")
         result["first_answer_seconds"] = round(assistant.ready_seconds + time.perf_counter() - started, 1)
         result["single_user"] = single_user(assistant, messages=messages, warmup=warmup)
+        result["long_conversation"] = long_conversation(assistant)
         result["memory_after_warmup"] = server_memory(assistant.process.pid)
         result["load"] = [asyncio.run(_load(assistant.rest_url, users=u, seconds=seconds)) for u in concurrency]
         result["memory_after_load"] = server_memory(assistant.process.pid)
