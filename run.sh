@@ -8,6 +8,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
+ensure_web
 build_knowledge
 cd "$ROOT"
 "$VENV/bin/python" -m bot train >/dev/null

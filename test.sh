@@ -5,6 +5,8 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements-test.txt
+ensure_web
+ensure_chromium
 build_knowledge
 cd "$ROOT"
 exec "$VENV/bin/python" -m pytest "$@"

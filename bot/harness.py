@@ -25,12 +25,19 @@ def free_port() -> int:
 
 
 class RunningAssistant:
-    def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path, ready_seconds: float):
+    def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path, ready_seconds: float,
+                 web_port: int = 0):
         self.process = process
         self.rasa_port = rasa_port
         self.action_port = action_port
+        self.web_port = web_port
         self.log = log
         self.ready_seconds = ready_seconds
+
+    @property
+    def web_url(self) -> str:
+        """The demo clinic page with the chat widget."""
+        return f"http://127.0.0.1:{self.web_port}/"
 
     @property
     def rest_url(self) -> str:
@@ -63,11 +70,12 @@ class RunningAssistant:
 
 def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240) -> RunningAssistant:
     """Start `python -m bot serve` on free ports and wait until it says it is ready."""
-    rasa_port, action_port = free_port(), free_port()
+    rasa_port, action_port, web_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "RASA_PORT": str(rasa_port),
         "ACTION_SERVER_PORT": str(action_port),
+        "WEB_PORT": str(web_port),
         "RASA_TELEMETRY_ENABLED": "false",
         "PYTHONPATH": str(PROJECT_ROOT),
         **(extra_env or {}),
@@ -79,7 +87,7 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
     )
     while time.monotonic() - started < timeout:
         if "Assistant ready" in log.read_text(errors="replace"):
-            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started)
+            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started, web_port)
         if process.poll() is not None:
             break
         time.sleep(0.25)

@@ -82,6 +82,15 @@ def rasa_command(options: ServeOptions) -> List[str]:
     ]
 
 
+def start_web(settings: Settings):
+    """The demo clinic page and the widget's assets, in a thread of this process."""
+    from bot.web import default_options, make_server, serve_in_thread
+
+    server = make_server(host=settings.web_interface, port=settings.web_port, options=default_options())
+    serve_in_thread(server)
+    return server
+
+
 def _stop(processes: List[subprocess.Popen]) -> None:
     for process in processes:
         if process.poll() is None:
@@ -102,6 +111,7 @@ def serve(options: ServeOptions) -> int:
     )
     action_port, rasa_port = options.settings.action_server_port, options.settings.rasa_port
     processes = [actions]
+    web = None
     stopping = False
 
     def on_signal(signum, frame):  # noqa: ARG001
@@ -119,6 +129,9 @@ def serve(options: ServeOptions) -> int:
         rasa = subprocess.Popen(rasa_command(options), cwd=PROJECT_ROOT, env=env, start_new_session=True)
         processes.append(rasa)
         wait_for_http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", timeout=options.startup_timeout, process=rasa)
+        web = start_web(options.settings)
+        print(f"Demo clinic page with the chat widget: http://{options.settings.web_interface}:{web.server_address[1]}/",
+              flush=True)
         print(
             f"Assistant ready: POST messages to http://127.0.0.1:{rasa_port}/webhooks/rest/webhook "
             "(Ctrl-C stops it)",
@@ -127,10 +140,13 @@ def serve(options: ServeOptions) -> int:
         while not stopping and all(p.poll() is None for p in processes):
             time.sleep(0.5)
         return 0 if stopping else 1
-    except (RuntimeError, TimeoutError) as error:
+    except (RuntimeError, TimeoutError, OSError) as error:
         print(f"Could not start the assistant: {error}", file=sys.stderr)
         return 1
     finally:
+        if web is not None:
+            web.shutdown()
+            web.server_close()
         _stop(processes)
         for sig, handler in previous.items():
             signal.signal(sig, handler)

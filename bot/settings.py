@@ -33,6 +33,12 @@ class Settings:
     rasa_port: int
     action_server_host: str
     action_server_port: int
+    # Longest message a patient may send (longer ones get a polite reply; NLU never sees them).
+    message_max_chars: int
+    # The demo clinic page with the chat widget, and the Rasa URL the widget talks to.
+    web_interface: str
+    web_port: int
+    widget_server_url: str
 
 
 def _env(name: str, default: str) -> str:
@@ -67,4 +73,8 @@ def get_settings() -> Settings:
         rasa_port=int(_env("RASA_PORT", "5005")),
         action_server_host=_env("ACTION_SERVER_HOST", "127.0.0.1"),
         action_server_port=int(_env("ACTION_SERVER_PORT", "5055")),
+        message_max_chars=int(_env("MESSAGE_MAX_CHARS", "500")),
+        web_interface=_env("WEB_INTERFACE", "127.0.0.1"),
+        web_port=int(_env("WEB_PORT", "8080")),
+        widget_server_url=_env("WIDGET_SERVER_URL", f"http://127.0.0.1:{_env('RASA_PORT', '5005')}"),
     )

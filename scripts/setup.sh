@@ -57,3 +57,35 @@ ensure_venv() {
 build_knowledge() {
   (cd "$ROOT" && "$VENV/bin/python" -m bot build)
 }
+
+# Debian packages (the project's set-up installs what is missing; needs root or sudo).
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then sudo="sudo"; else
+      echo "Please install these Debian packages (root needed): $*" >&2; exit 1
+    fi
+  fi
+  echo "Installing Debian packages: $*"
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; then
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+  fi
+}
+
+ensure_web() {
+  # The chat widget's npm dependencies (socket.io-client; axe-core for the accessibility test).
+  if ! command -v npm >/dev/null 2>&1; then apt_install nodejs npm; fi
+  local stamp="$ROOT/web/node_modules/.installed" wanted
+  wanted="$(cat "$ROOT/web/package.json" "$ROOT/web/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$wanted" ]; then
+    echo "Installing the chat widget's npm dependencies..."
+    (cd "$ROOT/web" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$wanted" > "$stamp"
+  fi
+}
+
+ensure_chromium() {
+  # Browser tests run Debian's Chromium; Playwright never downloads a browser.
+  if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
+}

@@ -15,7 +15,8 @@ from bot.replies import DISCLAIMER_RESPONSE
 from tests.conftest import make_tracker
 
 # Plain responses that rules may send directly: conversational, no health information.
-SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities"}
+# Replies that carry no health information: small talk and the channel notices.
+SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities", "utter_message_too_long", "utter_non_text"}
 
 ACTION_PATHS = [
     (ActionAnswerQuestion, dict(text="which is faster", intent="ask_onset")),

@@ -57,6 +57,23 @@ def test_every_health_reply_over_http_has_the_disclaimer(running_assistant):
         assert "not medical advice" in joined(running_assistant.say(f"patient-4-{i}", text))
 
 
+def test_overlong_and_empty_messages_get_a_clear_reply(running_assistant):
+    say = running_assistant.say
+    long = joined(say("patient-5", "how long does the drip last? " + "please " * 200))
+    assert "too long" in long and "Source:" not in long
+    # A crisis inside an overlong message is still handled first.
+    crisis = joined(say("patient-5", "sorry for the long message " * 40 + "I want to end my life"))
+    assert "911" in crisis and "988" in crisis and "too long" not in crisis
+    assert "only read text" in joined(say("patient-5", "   "))
+
+
+def test_the_demo_page_address_is_printed(running_assistant):
+    log = running_assistant.log.read_text()
+    assert f"Demo clinic page with the chat widget: {running_assistant.web_url}" in log
+    with urllib.request.urlopen(running_assistant.web_url, timeout=10) as response:
+        assert "ClinicChat.init" in response.read().decode()
+
+
 def test_action_server_errors_do_not_leak_the_tracker(running_assistant):
     """rasa-sdk would answer a 500 with the whole tracker; ours answers a bare error."""
     secret = "MY SECRET SYMPTOMS 555-0100"

@@ -1,0 +1,84 @@
+"""Message screening shared by every channel, the web server for the widget, and the REST
+channel's screening against the real servers."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+
+from bot.channels.guard import CRISIS, NOT_TEXT, TOO_LONG, screen
+from bot.web import WebOptions, make_server, serve_in_thread
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("which is faster?", "which is faster?"),
+        ("x" * 500, "x" * 500),
+        ("x" * 501, TOO_LONG),
+        ("tell me everything " * 40 + " I want to kill myself", CRISIS),
+        ("", NOT_TEXT),
+        ("   ", NOT_TEXT),
+        (None, NOT_TEXT),
+        ({"image": "x"}, NOT_TEXT),
+    ],
+)
+def test_screen(text, expected):
+    assert screen(text, max_chars=500) == expected
+
+
+def test_screened_intents_are_in_the_domain(domain_dict):
+    intents = set(domain_dict["intents"])
+    assert {CRISIS[1:], TOO_LONG[1:], NOT_TEXT[1:]} <= intents
+
+
+@pytest.fixture
+def web():
+    server = make_server(host="127.0.0.1", port=0, options=WebOptions(
+        server_url="http://127.0.0.1:5999", clinic_name="Sunny <Clinic>", max_chars=321))
+    serve_in_thread(server)
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, dict(response.headers), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read().decode()
+
+
+def test_demo_page_embeds_the_widget_with_a_strict_policy(web):
+    status, headers, body = get(web + "/")
+    assert status == 200
+    assert body.count("<script") == 2 and 'src="/widget/clinic-chat.js"' in body
+    assert "Sunny &lt;Clinic&gt;" in body and "Sunny <Clinic>" not in body
+    assert '"server": "http://127.0.0.1:5999"' in body
+    policy = headers["Content-Security-Policy"]
+    nonce = policy.split("'nonce-")[1].split("'")[0]
+    assert f'nonce="{nonce}"' in body
+    assert "ws://127.0.0.1:5999" in policy and "unsafe-inline" not in policy
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    # A new nonce for every page.
+    assert get(web + "/")[1]["Content-Security-Policy"] != policy
+
+
+def test_widget_assets_are_served_locally(web):
+    for path in ("/widget/clinic-chat.js", "/widget/clinic-chat.css", "/widget/vendor/socket.io.min.js"):
+        status, _, body = get(web + path)
+        assert status == 200 and len(body) > 1000, path
+    status, headers, body = get(web + "/widget/widget-config.json")
+    config = json.loads(body)
+    assert config["maxLength"] == 321
+    assert config["text"]["disclaimer"] == "General information only, not medical advice."
+    assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("path", ["/widget/../bot/settings.py", "/web/widget/clinic-chat.js", "/.git/config", "/nope"])
+def test_nothing_else_is_served(web, path):
+    status, _, body = get(web + path)
+    assert status == 404 and "settings" not in body
