@@ -7,6 +7,7 @@
   explain   show intent, route, facts and reply for questions (interactive without arguments)
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
   benchmark latency, load and resource benchmark (reports/)
+  telegram-webhook URL   register the Telegram webhook (never done at start-up)
 """
 from __future__ import annotations
 
@@ -81,6 +82,28 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_telegram_webhook(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from bot.channels.telegram import register_webhook
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    if not (settings.telegram_bot_token and settings.telegram_secret_token):
+        print("Set TELEGRAM_BOT_TOKEN and TELEGRAM_SECRET_TOKEN first.", file=sys.stderr)
+        return 2
+    if not args.url.startswith("https://"):
+        print("Telegram only delivers to an https:// URL.", file=sys.stderr)
+        return 2
+    try:
+        result = asyncio.run(register_webhook(settings, args.url))
+    except Exception as error:  # noqa: BLE001 - report, don't trace
+        print(f"Telegram refused the webhook: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(f"Webhook registered: {args.url} ({result})")
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -99,6 +122,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
     benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
+    webhook = sub.add_parser("telegram-webhook", help="register the Telegram webhook")
+    webhook.add_argument("url", help="public https URL of /webhooks/telegram/webhook")
     args = parser.parse_args(argv)
     if args.command == "build":
         return cmd_build(args)
@@ -112,6 +137,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_evaluate(args)
     if args.command == "benchmark":
         return cmd_benchmark(args)
+    if args.command == "telegram-webhook":
+        return cmd_telegram_webhook(args)
     return cmd_explain(args)
 
 

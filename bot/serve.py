@@ -35,9 +35,12 @@ def endpoints_for(options: ServeOptions) -> Path:
     """endpoints.yml, pointed at the configured action server port when it is not the default."""
     data = yaml.safe_load(options.endpoints.read_text(encoding="utf-8")) or {}
     url = f"http://127.0.0.1:{options.settings.action_server_port}/webhook"
-    if data.get("action_endpoint", {}).get("url") == url:
+    tracker_db = options.settings.tracker_store_db
+    if data.get("action_endpoint", {}).get("url") == url and not tracker_db:
         return options.endpoints
     data.setdefault("action_endpoint", {})["url"] = url
+    if tracker_db:
+        data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(Path(tracker_db).resolve())}
     target = PROJECT_ROOT / "build" / f"endpoints-{options.settings.action_server_port}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(data), encoding="utf-8")

@@ -6,7 +6,7 @@ assistant runs from a clean checkout without any configuration at all.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -39,6 +39,18 @@ class Settings:
     web_interface: str
     web_port: int
     widget_server_url: str
+    # Phone channels (off unless their secrets are set). Chat ids and phone numbers are stored
+    # only as keyed hashes with channel_id_key.
+    channel_id_key: str = field(repr=False)
+    telegram_bot_token: str = field(repr=False)
+    telegram_secret_token: str = field(repr=False)
+    telegram_api_url: str
+    twilio_account_sid: str
+    twilio_auth_token: str = field(repr=False)
+    twilio_api_url: str
+    twilio_webhook_url: str
+    # Optional SQLite file for Rasa's tracker store (default: in memory).
+    tracker_store_db: str
 
 
 def _env(name: str, default: str) -> str:
@@ -77,4 +89,13 @@ def get_settings() -> Settings:
         web_interface=_env("WEB_INTERFACE", "127.0.0.1"),
         web_port=int(_env("WEB_PORT", "8080")),
         widget_server_url=_env("WIDGET_SERVER_URL", f"http://127.0.0.1:{_env('RASA_PORT', '5005')}"),
+        channel_id_key=_env("CHANNEL_ID_KEY", ""),
+        telegram_bot_token=_env("TELEGRAM_BOT_TOKEN", ""),
+        telegram_secret_token=_env("TELEGRAM_SECRET_TOKEN", ""),
+        telegram_api_url=_env("TELEGRAM_API_URL", "https://api.telegram.org"),
+        twilio_account_sid=_env("TWILIO_ACCOUNT_SID", ""),
+        twilio_auth_token=_env("TWILIO_AUTH_TOKEN", ""),
+        twilio_api_url=_env("TWILIO_API_URL", "https://api.twilio.com"),
+        twilio_webhook_url=_env("TWILIO_WEBHOOK_URL", ""),
+        tracker_store_db=_env("TRACKER_STORE_DB", ""),
     )

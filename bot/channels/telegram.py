@@ -1,0 +1,175 @@
+"""Telegram, safe to expose: ``bot.channels.telegram.TelegramInput`` in credentials.yml.
+
+Unlike Rasa's stock connector it never calls Telegram at start-up (the webhook is
+registered with ``python -m bot telegram-webhook``), checks the secret token Telegram
+sends in X-Telegram-Bot-Api-Secret-Token, answers each update_id once, replies with
+inline keyboards and answers their callback queries, and talks to a configurable Bot
+API base URL (a self-hosted Bot API server, or a stand-in in the tests). aiogram does
+the Bot API calls.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
+from bot.channels.messaging import BackgroundTurns, SeenIds, pseudonym, split_message, telegram_html
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE = 4096  # Telegram's limit for one message
+CALLBACK_DATA_BYTES = 64  # Telegram's limit for inline-button data
+ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
+
+
+def make_bot(settings: Settings) -> Any:
+    from aiogram import Bot
+    from aiogram.bot.api import TelegramAPIServer
+
+    return Bot(
+        token=settings.telegram_bot_token,
+        server=TelegramAPIServer.from_base(settings.telegram_api_url),
+        validate_token=False,
+    )
+
+
+class TelegramReplies(OutputChannel):
+    """Sends one conversation's replies to its chat (the chat id is held only here)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "telegram"
+
+    def __init__(self, bot: Any, chat_id: int) -> None:
+        self._bot = bot
+        self._chat_id = chat_id
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        for part in split_message(text, limit=MAX_MESSAGE - 96):  # headroom for the HTML tags
+            await self._bot.send_message(self._chat_id, telegram_html(part), parse_mode="HTML")
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
+                                     **kwargs: Any) -> None:
+        from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+        keyboard = InlineKeyboardMarkup(row_width=1)
+        for button in buttons:
+            data = str(button.get("payload", ""))
+            if len(data.encode()) > CALLBACK_DATA_BYTES:
+                logger.warning("telegram: a button payload is too long for callback data; button left out")
+                continue
+            keyboard.add(InlineKeyboardButton(text=str(button["title"]), callback_data=data))
+        parts = split_message(text, limit=MAX_MESSAGE - 96)
+        for part in parts[:-1]:
+            await self._bot.send_message(self._chat_id, telegram_html(part), parse_mode="HTML")
+        await self._bot.send_message(self._chat_id, telegram_html(parts[-1]), parse_mode="HTML",
+                                     reply_markup=keyboard)
+
+    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
+        await self._bot.send_photo(self._chat_id, image)
+
+
+def read_update(update: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """(chat id, text for Rasa, callback query id) of an update, or None for updates we ignore."""
+    callback = update.get("callback_query")
+    if isinstance(callback, dict):
+        chat = ((callback.get("message") or {}).get("chat") or {}).get("id")
+        if chat is None:
+            return None
+        return {"chat_id": chat, "text": callback.get("data"), "callback_id": callback.get("id")}
+    for kind in ("message", "edited_message"):
+        message = update.get(kind)
+        if isinstance(message, dict):
+            chat = (message.get("chat") or {}).get("id")
+            if chat is None:
+                return None
+            text = message.get("text") if kind == "message" else None
+            return {"chat_id": chat, "text": text if isinstance(text, str) else NOT_TEXT, "callback_id": None}
+    return None
+
+
+class TelegramInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "telegram"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.enabled = bool(settings.telegram_bot_token and settings.telegram_secret_token and settings.channel_id_key)
+        if not self.enabled:
+            logger.info("telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_SECRET_TOKEN and CHANNEL_ID_KEY to use it)")
+        self._seen = SeenIds()
+        self._turns = BackgroundTurns("telegram")
+        self._bot: Any = None
+
+    def bot(self) -> Any:
+        if self._bot is None:
+            self._bot = make_bot(self.settings)
+        return self._bot
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook = Blueprint("telegram_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.enabled else "off"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.enabled:
+                return response.json({"error": "not found"}, status=404)
+            given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+            if not hmac.compare_digest(given.encode(), self.settings.telegram_secret_token.encode()):
+                logger.warning("telegram: rejected an update without the right secret token")
+                return response.json({"error": "forbidden"}, status=403)
+            try:
+                update = request.json
+            except Exception:  # noqa: BLE001 - malformed JSON from the network
+                update = None
+            if not isinstance(update, dict) or "update_id" not in update:
+                return response.json({"error": "bad request"}, status=400)
+            if not self._seen.first_time(update["update_id"]):
+                logger.info("telegram: duplicate update ignored")
+                return response.json({"status": "duplicate"})
+            incoming = read_update(update)
+            if incoming is not None:
+                self._turns.start(self._turn(incoming, on_new_message))
+            return response.json({"status": "ok"})
+
+        return webhook
+
+    async def _turn(self, incoming: Dict[str, Any], on_new_message: OnNewMessage) -> None:
+        bot = self.bot()
+        if incoming["callback_id"]:
+            await bot.answer_callback_query(incoming["callback_id"])
+        sender = pseudonym(key=self.settings.channel_id_key, channel="telegram", address=str(incoming["chat_id"]))
+        text = screen(incoming["text"], max_chars=self.settings.message_max_chars)
+        await on_new_message(UserMessage(text, TelegramReplies(bot, incoming["chat_id"]), sender,
+                                         input_channel=self.name()))
+        logger.info("telegram: answered an update")
+
+
+async def register_webhook(settings: Settings, url: str) -> Dict[str, Any]:
+    """Tell Telegram where to deliver updates, with the secret token it must send back."""
+    import json
+
+    bot = make_bot(settings)
+    try:
+        return await bot.request("setWebhook", {
+            "url": url,
+            "secret_token": settings.telegram_secret_token,
+            "allowed_updates": json.dumps(ALLOWED_UPDATES),
+        })
+    finally:
+        await bot.session.close()

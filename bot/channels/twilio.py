@@ -1,0 +1,180 @@
+"""SMS and WhatsApp through Twilio, safe to expose: ``bot.channels.twilio.TwilioInput``.
+
+Unlike Rasa's stock connector it checks X-Twilio-Signature with twilio's
+RequestValidator (403 otherwise), sends with twilio's async HTTP client (the event loop
+never blocks), answers media-only and location messages politely, handles each
+MessageSid once, splits replies under 1,600 characters, and turns buttons into
+numbered options that a reply of "1", "2", ... selects. The API base URL is
+configurable (a stand-in in the tests).
+"""
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional, Text
+
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
+from bot.channels.messaging import (
+    BackgroundTurns, SeenIds, numbered_options, plain_text, pseudonym, split_message, whatsapp_text,
+)
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+MAX_MESSAGE = 1600  # Twilio's limit for one message body
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def make_client(settings: Settings) -> Any:
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
+    from twilio.rest import Client
+
+    client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=AsyncTwilioHttpClient())
+    client.api.base_url = settings.twilio_api_url.rstrip("/")
+    return client
+
+
+class OfferedOptions:
+    """The numbered options last offered in each conversation (bounded, in memory)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._offered: "OrderedDict[str, List[str]]" = OrderedDict()
+        self._limit = limit
+
+    def offer(self, conversation: str, payloads: List[str]) -> None:
+        self._offered[conversation] = payloads
+        self._offered.move_to_end(conversation)
+        if len(self._offered) > self._limit:
+            self._offered.popitem(last=False)
+
+    def choose(self, conversation: str, text: str) -> Optional[str]:
+        """The payload a reply like "2" selects, if options were offered and it is in range."""
+        payloads = self._offered.get(conversation)
+        choice = text.strip().rstrip(".)")
+        if not payloads or not choice.isdigit():
+            return None
+        number = int(choice)
+        return payloads[number - 1] if 1 <= number <= len(payloads) else None
+
+    def clear(self, conversation: str) -> None:
+        self._offered.pop(conversation, None)
+
+
+class TwilioReplies(OutputChannel):
+    """Sends one conversation's replies (the phone number is held only here)."""
+
+    @classmethod
+    def name(cls) -> Text:
+        return "twilio"
+
+    def __init__(self, client: Any, *, to: str, from_: str, conversation: str, options: OfferedOptions) -> None:
+        self._client = client
+        self._to = to
+        self._from = from_
+        self._conversation = conversation
+        self._options = options
+        self._whatsapp = to.startswith("whatsapp:")
+
+    def _format(self, text: str) -> str:
+        return whatsapp_text(text) if self._whatsapp else plain_text(text)
+
+    async def _send(self, body: str) -> None:
+        for part in split_message(body, limit=MAX_MESSAGE):
+            await self._client.messages.create_async(to=self._to, from_=self._from, body=part)
+
+    async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
+        await self._send(self._format(text))
+
+    async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
+                                     **kwargs: Any) -> None:
+        self._options.offer(self._conversation, [str(b.get("payload", "")) for b in buttons])
+        options = numbered_options([str(b["title"]) for b in buttons])
+        await self._send(f"{self._format(text)}\n{options}")
+
+
+def read_post(body: bytes) -> Dict[str, str]:
+    """Twilio's form post, blank values kept: the signature covers them (e.g. an empty Body)."""
+    from urllib.parse import parse_qs
+
+    fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items() if values}
+
+
+def read_form(form: Dict[str, str]) -> Optional[str]:
+    """The text of an incoming message, or NOT_TEXT for media-only, location and empty ones."""
+    body = form.get("Body", "")
+    if body.strip():
+        return body
+    return NOT_TEXT
+
+
+class TwilioInput(InputChannel):
+    @classmethod
+    def name(cls) -> Text:
+        return "twilio"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TwilioInput":
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.enabled = bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.channel_id_key)
+        if not self.enabled:
+            logger.info("twilio: off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and CHANNEL_ID_KEY to use it)")
+        self._seen = SeenIds()
+        self._turns = BackgroundTurns("twilio")
+        self._options = OfferedOptions()
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = make_client(self.settings)
+        return self._client
+
+    def _signed(self, request: Request, form: Dict[str, str]) -> bool:
+        from twilio.request_validator import RequestValidator
+
+        signature = request.headers.get("X-Twilio-Signature", "")
+        url = self.settings.twilio_webhook_url or request.url
+        return bool(signature) and RequestValidator(self.settings.twilio_auth_token).validate(url, form, signature)
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        webhook = Blueprint("twilio_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.enabled else "off"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            if not self.enabled:
+                return response.json({"error": "not found"}, status=404)
+            form = read_post(request.body)
+            if not self._signed(request, form):
+                logger.warning("twilio: rejected a request without a valid signature")
+                return response.json({"error": "forbidden"}, status=403)
+            sender, to = form.get("From", ""), form.get("To", "")
+            if not sender or not to:
+                return response.json({"error": "bad request"}, status=400)
+            if not self._seen.first_time(form.get("MessageSid") or form.get("SmsMessageSid") or id(form)):
+                logger.info("twilio: duplicate message ignored")
+            else:
+                self._turns.start(self._turn(sender, to, read_form(form), on_new_message))
+            return response.text(EMPTY_TWIML, content_type="text/xml")
+
+        return webhook
+
+    async def _turn(self, sender: str, to: str, text: str, on_new_message: OnNewMessage) -> None:
+        conversation = pseudonym(key=self.settings.channel_id_key, channel="twilio", address=sender)
+        chosen = self._options.choose(conversation, text)
+        self._options.clear(conversation)
+        text = chosen or screen(text, max_chars=self.settings.message_max_chars)
+        replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
+        await on_new_message(UserMessage(text, replies, conversation, input_channel=self.name()))
+        logger.info("twilio: answered a message")
