@@ -54,6 +54,22 @@
     return node;
   }
 
+  // A speech-bubble icon drawn as SVG (no emoji font needed).
+  function chatIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "20");
+    svg.setAttribute("height", "20");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("fill", "currentColor");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
   function randomId() {
     var bytes = new Uint8Array(16);
     (window.crypto || window.msCrypto).getRandomValues(bytes);
@@ -209,7 +225,7 @@
 
     this.badge = el("span", { className: "cc-badge", "aria-hidden": "true", hidden: "" });
     this.launcher = el("button", { type: "button", className: "cc-launcher", "aria-expanded": "false", "aria-controls": "cc-panel" }, [
-      el("span", { className: "cc-launcher-icon", "aria-hidden": "true", text: "\uD83D\uDCAC" }),
+      chatIcon(),
       el("span", { className: "cc-launcher-text", text: this.t("open") }),
       this.badge
     ]);
