@@ -10,8 +10,10 @@ from __future__ import annotations
 from typing import Any, Awaitable, Callable
 
 from rasa.core.channels.channel import UserMessage
+from sanic import Blueprint
 
 from bot.safety import is_crisis
+from bot.settings import get_settings
 
 CRISIS = "/crisis"
 TOO_LONG = "/message_too_long"
@@ -37,3 +39,10 @@ def screened(on_new_message: OnNewMessage, *, max_chars: int) -> OnNewMessage:
         return await on_new_message(message)
 
     return handler
+
+
+class Screened:
+    """Mixin for one of Rasa's input channels: every message is screened before Rasa sees it."""
+
+    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        return super().blueprint(screened(on_new_message, max_chars=get_settings().message_max_chars))  # type: ignore[misc]

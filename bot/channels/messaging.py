@@ -16,7 +16,15 @@ import hmac
 import logging
 import re
 from collections import OrderedDict
-from typing import Any, Awaitable, Iterable, List, Set
+from dataclasses import fields
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
+
+from rasa.core.channels.channel import InputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +70,48 @@ class BackgroundTurns:
             await turn
         except Exception as error:  # noqa: BLE001 - a turn must never take the server down
             logger.error("%s: a turn failed (%s)", self._channel, type(error).__name__)
+
+
+class PhoneChannel(InputChannel):
+    """What the Telegram and Twilio input channels share: built from the settings (not
+    credentials.yml), off until every setting in ``required`` is set, a health route, and
+    de-duplication and background turns for the webhook."""
+
+    required: Tuple[str, ...] = ()  # Settings fields; their environment variables are the upper-cased names
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "PhoneChannel":
+        return cls(get_settings())
+
+    def __init__(self, settings: Settings) -> None:
+        known = {f.name for f in fields(Settings)}
+        assert set(self.required) <= known, "required names must be Settings fields"
+        missing = [name.upper() for name in self.required if not getattr(settings, name)]
+        self.settings = settings
+        self.enabled = not missing
+        if missing:
+            logger.info("%s: off (set %s to use it)", self.name(), ", ".join(missing))
+        self._seen = SeenIds()
+        self._turns = BackgroundTurns(self.name())
+
+    def conversation_id(self, address: str) -> str:
+        return pseudonym(key=self.settings.channel_id_key, channel=self.name(), address=address)
+
+    def webhook_blueprint(self, receive: Callable[[Request], Awaitable[HTTPResponse]]) -> Blueprint:
+        """GET / (health) and POST /webhook, which answers 404 while the channel is off."""
+        webhook = Blueprint(f"{self.name()}_webhook", __name__)
+
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok" if self.enabled else "off"})
+
+        async def webhook_post(request: Request) -> HTTPResponse:
+            if not self.enabled:
+                return response.json({"error": "not found"}, status=404)
+            return await receive(request)
+
+        webhook.add_route(health, "/", methods=["GET"])
+        webhook.add_route(webhook_post, "/webhook", methods=["POST"])
+        return webhook
 
 
 def split_message(text: str, *, limit: int) -> List[str]:

@@ -8,21 +8,10 @@ reload the page and expect answers in the same session, so they catch that.
 """
 from __future__ import annotations
 
-from typing import Text
-
 from rasa.core.channels.socketio import SocketIOInput
-from sanic import Blueprint
 
-from bot.channels.guard import OnNewMessage, screened
-from bot.settings import get_settings
+from bot.channels.guard import Screened
 
 
-class WebChatInput(SocketIOInput):
+class WebChatInput(Screened, SocketIOInput):
     """``bot.channels.socketio.WebChatInput`` in credentials.yml."""
-
-    @classmethod
-    def name(cls) -> Text:
-        return "socketio"
-
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(screened(on_new_message, max_chars=get_settings().message_max_chars))

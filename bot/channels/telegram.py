@@ -13,14 +13,14 @@ import hmac
 import logging
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
-from bot.channels.messaging import BackgroundTurns, SeenIds, pseudonym, split_message, telegram_html
-from bot.settings import Settings, get_settings
+from bot.channels.messaging import PhoneChannel, split_message, telegram_html
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +51,12 @@ class TelegramReplies(OutputChannel):
         self._bot = bot
         self._chat_id = chat_id
 
+    async def _send(self, part: str, **options: Any) -> None:
+        await self._bot.send_message(self._chat_id, telegram_html(part), parse_mode="HTML", **options)
+
     async def send_text_message(self, recipient_id: Text, text: Text, **kwargs: Any) -> None:
         for part in split_message(text, limit=MAX_MESSAGE - 96):  # headroom for the HTML tags
-            await self._bot.send_message(self._chat_id, telegram_html(part), parse_mode="HTML")
+            await self._send(part)
 
     async def send_text_with_buttons(self, recipient_id: Text, text: Text, buttons: List[Dict[Text, Any]],
                                      **kwargs: Any) -> None:
@@ -68,12 +71,8 @@ class TelegramReplies(OutputChannel):
             keyboard.add(InlineKeyboardButton(text=str(button["title"]), callback_data=data))
         parts = split_message(text, limit=MAX_MESSAGE - 96)
         for part in parts[:-1]:
-            await self._bot.send_message(self._chat_id, telegram_html(part), parse_mode="HTML")
-        await self._bot.send_message(self._chat_id, telegram_html(parts[-1]), parse_mode="HTML",
-                                     reply_markup=keyboard)
-
-    async def send_image_url(self, recipient_id: Text, image: Text, **kwargs: Any) -> None:
-        await self._bot.send_photo(self._chat_id, image)
+            await self._send(part)
+        await self._send(parts[-1], reply_markup=keyboard)
 
 
 def read_update(update: Dict[str, Any]) -> Optional[Dict[str, Any]]:
@@ -95,22 +94,15 @@ def read_update(update: Dict[str, Any]) -> Optional[Dict[str, Any]]:
     return None
 
 
-class TelegramInput(InputChannel):
+class TelegramInput(PhoneChannel):
+    required = ("telegram_bot_token", "telegram_secret_token", "channel_id_key")
+
     @classmethod
     def name(cls) -> Text:
         return "telegram"
 
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TelegramInput":
-        return cls(get_settings())
-
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.enabled = bool(settings.telegram_bot_token and settings.telegram_secret_token and settings.channel_id_key)
-        if not self.enabled:
-            logger.info("telegram: off (set TELEGRAM_BOT_TOKEN, TELEGRAM_SECRET_TOKEN and CHANNEL_ID_KEY to use it)")
-        self._seen = SeenIds()
-        self._turns = BackgroundTurns("telegram")
+        super().__init__(settings)
         self._bot: Any = None
 
     def bot(self) -> Any:
@@ -119,16 +111,7 @@ class TelegramInput(InputChannel):
         return self._bot
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        webhook = Blueprint("telegram_webhook", __name__)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "off"})
-
-        @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not self.enabled:
-                return response.json({"error": "not found"}, status=404)
             given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
             if not hmac.compare_digest(given.encode(), self.settings.telegram_secret_token.encode()):
                 logger.warning("telegram: rejected an update without the right secret token")
@@ -147,13 +130,13 @@ class TelegramInput(InputChannel):
                 self._turns.start(self._turn(incoming, on_new_message))
             return response.json({"status": "ok"})
 
-        return webhook
+        return self.webhook_blueprint(receive)
 
     async def _turn(self, incoming: Dict[str, Any], on_new_message: OnNewMessage) -> None:
         bot = self.bot()
         if incoming["callback_id"]:
             await bot.answer_callback_query(incoming["callback_id"])
-        sender = pseudonym(key=self.settings.channel_id_key, channel="telegram", address=str(incoming["chat_id"]))
+        sender = self.conversation_id(str(incoming["chat_id"]))
         text = screen(incoming["text"], max_chars=self.settings.message_max_chars)
         await on_new_message(UserMessage(text, TelegramReplies(bot, incoming["chat_id"]), sender,
                                          input_channel=self.name()))

@@ -13,16 +13,14 @@ import logging
 from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Text
 
-from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
-from bot.channels.messaging import (
-    BackgroundTurns, SeenIds, numbered_options, plain_text, pseudonym, split_message, whatsapp_text,
-)
-from bot.settings import Settings, get_settings
+from bot.channels.messaging import PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +103,7 @@ def read_post(body: bytes) -> Dict[str, str]:
     return {key: values[0] for key, values in fields.items() if values}
 
 
-def read_form(form: Dict[str, str]) -> Optional[str]:
+def read_form(form: Dict[str, str]) -> str:
     """The text of an incoming message, or NOT_TEXT for media-only, location and empty ones."""
     body = form.get("Body", "")
     if body.strip():
@@ -113,22 +111,15 @@ def read_form(form: Dict[str, str]) -> Optional[str]:
     return NOT_TEXT
 
 
-class TwilioInput(InputChannel):
+class TwilioInput(PhoneChannel):
+    required = ("twilio_account_sid", "twilio_auth_token", "channel_id_key")
+
     @classmethod
     def name(cls) -> Text:
         return "twilio"
 
-    @classmethod
-    def from_credentials(cls, credentials: Optional[Dict[Text, Any]]) -> "TwilioInput":
-        return cls(get_settings())
-
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.enabled = bool(settings.twilio_account_sid and settings.twilio_auth_token and settings.channel_id_key)
-        if not self.enabled:
-            logger.info("twilio: off (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and CHANNEL_ID_KEY to use it)")
-        self._seen = SeenIds()
-        self._turns = BackgroundTurns("twilio")
+        super().__init__(settings)
         self._options = OfferedOptions()
         self._client: Any = None
 
@@ -145,16 +136,7 @@ class TwilioInput(InputChannel):
         return bool(signature) and RequestValidator(self.settings.twilio_auth_token).validate(url, form, signature)
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        webhook = Blueprint("twilio_webhook", __name__)
-
-        @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok" if self.enabled else "off"})
-
-        @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            if not self.enabled:
-                return response.json({"error": "not found"}, status=404)
             form = read_post(request.body)
             if not self._signed(request, form):
                 logger.warning("twilio: rejected a request without a valid signature")
@@ -162,16 +144,17 @@ class TwilioInput(InputChannel):
             sender, to = form.get("From", ""), form.get("To", "")
             if not sender or not to:
                 return response.json({"error": "bad request"}, status=400)
-            if not self._seen.first_time(form.get("MessageSid") or form.get("SmsMessageSid") or id(form)):
+            delivery = form.get("MessageSid") or form.get("SmsMessageSid")
+            if delivery and not self._seen.first_time(delivery):
                 logger.info("twilio: duplicate message ignored")
             else:
                 self._turns.start(self._turn(sender, to, read_form(form), on_new_message))
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
-        return webhook
+        return self.webhook_blueprint(receive)
 
     async def _turn(self, sender: str, to: str, text: str, on_new_message: OnNewMessage) -> None:
-        conversation = pseudonym(key=self.settings.channel_id_key, channel="twilio", address=sender)
+        conversation = self.conversation_id(sender)
         chosen = self._options.choose(conversation, text)
         self._options.clear(conversation)
         text = chosen or screen(text, max_chars=self.settings.message_max_chars)
