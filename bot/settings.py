@@ -71,6 +71,7 @@ def get_settings() -> Settings:
     """Read the settings once per process."""
     build_dir = PROJECT_ROOT / "build"
     clinic = _clinic_defaults()
+    rasa_port = int(_env("RASA_PORT", "5005"))
     return Settings(
         knowledge_dir=Path(_env("KB_KNOWLEDGE_DIR", str(PROJECT_ROOT / "knowledge"))),
         database_url=_env("KB_DATABASE_URL", f"sqlite:///{build_dir / 'knowledge.db'}"),
@@ -82,13 +83,13 @@ def get_settings() -> Settings:
         crisis_line=_env("CLINIC_CRISIS_LINE", clinic["crisis_line"]),
         search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "3.5")),
         rasa_interface=_env("RASA_INTERFACE", "127.0.0.1"),
-        rasa_port=int(_env("RASA_PORT", "5005")),
+        rasa_port=rasa_port,
         action_server_host=_env("ACTION_SERVER_HOST", "127.0.0.1"),
         action_server_port=int(_env("ACTION_SERVER_PORT", "5055")),
         message_max_chars=int(_env("MESSAGE_MAX_CHARS", "500")),
         web_interface=_env("WEB_INTERFACE", "127.0.0.1"),
         web_port=int(_env("WEB_PORT", "8080")),
-        widget_server_url=_env("WIDGET_SERVER_URL", f"http://127.0.0.1:{_env('RASA_PORT', '5005')}"),
+        widget_server_url=_env("WIDGET_SERVER_URL", f"http://127.0.0.1:{rasa_port}"),
         channel_id_key=_env("CHANNEL_ID_KEY", ""),
         telegram_bot_token=_env("TELEGRAM_BOT_TOKEN", ""),
         telegram_secret_token=_env("TELEGRAM_SECRET_TOKEN", ""),

@@ -67,9 +67,9 @@ apt_install() {
     fi
   fi
   echo "Installing Debian packages: $*"
-  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"; then
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"; then
     $sudo apt-get update -q
-    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@"
   fi
 }
 
