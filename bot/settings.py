@@ -1,102 +1,120 @@
 """The one place that reads configuration.
 
-Every setting comes from an environment variable with a safe default, so the
-assistant runs from a clean checkout without any configuration at all.
+Every setting comes from an environment variable with a safe default, so the assistant runs
+from a clean checkout without any configuration at all. One pydantic ``BaseSettings`` class
+validates them: a wrong value stops the assistant at start-up with a message naming the
+variable, never half-way through a patient's conversation. An empty variable counts as unset.
 """
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+from pydantic import BaseSettings, Field, ValidationError, root_validator, validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUILD_DIR = PROJECT_ROOT / "build"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Runtime configuration for the assistant and its tools."""
-
-    knowledge_dir: Path
-    database_url: str
-    spacy_pipeline_path: Path
-    models_dir: Path
-    # Per-clinic contact details used in crisis and referral replies.
-    clinic_name: str
-    clinic_phone: str
-    emergency_number: str
-    crisis_line: str
-    # A search hit must score at least this (BM25) to be used as an answer.
-    search_min_score: float
-    # Where the servers listen (loopback by default: put a reverse proxy in front to expose Rasa).
-    rasa_interface: str
-    rasa_port: int
-    action_server_host: str
-    action_server_port: int
-    # Longest message a patient may send (longer ones get a polite reply; NLU never sees them).
-    message_max_chars: int
-    # The demo clinic page with the chat widget, and the Rasa URL the widget talks to.
-    web_interface: str
-    web_port: int
-    widget_server_url: str
-    # Phone channels (off unless their secrets are set). Chat ids and phone numbers are stored
-    # only as keyed hashes with channel_id_key.
-    channel_id_key: str = field(repr=False)
-    telegram_bot_token: str = field(repr=False)
-    telegram_secret_token: str = field(repr=False)
-    telegram_api_url: str
-    twilio_account_sid: str
-    twilio_auth_token: str = field(repr=False)
-    twilio_api_url: str
-    twilio_webhook_url: str
-    # Optional SQLite file for Rasa's tracker store (default: in memory).
-    tracker_store_db: str
-
-
-def _env(name: str, default: str) -> str:
-    value = os.environ.get(name, "").strip()
-    return value or default
-
-
-def _clinic_defaults() -> dict:
+def _clinic_defaults() -> Dict[str, str]:
     """Patient-facing clinic wording lives in clinic.yml, not in Python."""
-    import yaml
-
     with (PROJECT_ROOT / "clinic.yml").open(encoding="utf-8") as handle:
         return {key: str(value) for key, value in (yaml.safe_load(handle) or {}).items()}
 
 
+_CLINIC = _clinic_defaults()
+
+
+class Settings(BaseSettings):
+    """Runtime configuration for the assistant and its tools (environment variable in brackets)."""
+
+    knowledge_dir: Path = Field(PROJECT_ROOT / "knowledge", env="KB_KNOWLEDGE_DIR")
+    database_url: str = Field(f"sqlite:///{BUILD_DIR / 'knowledge.db'}", env="KB_DATABASE_URL")
+    spacy_pipeline_path: Path = Field(BUILD_DIR / "spacy_pipeline", env="KB_SPACY_PIPELINE")
+    models_dir: Path = Field(PROJECT_ROOT / "models", env="RASA_MODELS_DIR")
+    # Per-clinic contact details used in crisis and referral replies (defaults: clinic.yml).
+    clinic_name: str = Field(_CLINIC["clinic_name"], env="CLINIC_NAME")
+    clinic_phone: str = Field(_CLINIC["clinic_phone"], env="CLINIC_PHONE")
+    emergency_number: str = Field(_CLINIC["emergency_number"], env="CLINIC_EMERGENCY_NUMBER")
+    crisis_line: str = Field(_CLINIC["crisis_line"], env="CLINIC_CRISIS_LINE")
+    # A search hit must score at least this (BM25) to be used as an answer.
+    search_min_score: float = Field(3.5, env="KB_SEARCH_MIN_SCORE", ge=0)
+    # Where the servers listen (loopback by default: put a reverse proxy in front to expose Rasa).
+    rasa_interface: str = Field("127.0.0.1", env="RASA_INTERFACE")
+    rasa_port: int = Field(5005, env="RASA_PORT", ge=1, le=65535)
+    action_server_host: str = Field("127.0.0.1", env="ACTION_SERVER_HOST")
+    action_server_port: int = Field(5055, env="ACTION_SERVER_PORT", ge=1, le=65535)
+    # Longest message a patient may send (longer ones get a polite reply; NLU sees only a prefix).
+    message_max_chars: int = Field(500, env="MESSAGE_MAX_CHARS", ge=20, le=10_000)
+    # How much of an overlong message is still checked for a crisis (the rest is never read).
+    crisis_screen_chars: int = Field(2000, env="CRISIS_SCREEN_CHARS", ge=20, le=20_000)
+    # The demo clinic page with the chat widget, and the Rasa URL the widget talks to.
+    web_interface: str = Field("127.0.0.1", env="WEB_INTERFACE")
+    web_port: int = Field(8080, env="WEB_PORT", ge=0, le=65535)
+    widget_server_url: str = Field("", env="WIDGET_SERVER_URL")
+    # Phone channels (off unless their secrets are set). Chat ids and phone numbers are stored
+    # only as keyed hashes with channel_id_key.
+    channel_id_key: str = Field("", env="CHANNEL_ID_KEY", repr=False)
+    telegram_bot_token: str = Field("", env="TELEGRAM_BOT_TOKEN", repr=False)
+    telegram_secret_token: str = Field("", env="TELEGRAM_SECRET_TOKEN", repr=False)
+    telegram_api_url: str = Field("https://api.telegram.org", env="TELEGRAM_API_URL")
+    twilio_account_sid: str = Field("", env="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field("", env="TWILIO_AUTH_TOKEN", repr=False)
+    twilio_api_url: str = Field("https://api.twilio.com", env="TWILIO_API_URL")
+    twilio_webhook_url: str = Field("", env="TWILIO_WEBHOOK_URL")
+    # Optional SQLite file for Rasa's tracker store (default: in memory).
+    tracker_store_db: str = Field("", env="TRACKER_STORE_DB")
+
+    class Config:
+        case_sensitive = True
+        allow_mutation = False
+
+    @root_validator(pre=True)
+    def _empty_means_unset(cls, values: Dict[str, Any]) -> Dict[str, Any]:
+        return {key: value for key, value in values.items() if not (isinstance(value, str) and not value.strip())}
+
+    @validator("widget_server_url", always=True)
+    def _widget_default(cls, value: str, values: Dict[str, Any]) -> str:
+        return value or f"http://127.0.0.1:{values.get('rasa_port', 5005)}"
+
+    @validator("telegram_secret_token")
+    def _telegram_secret(cls, value: str) -> str:
+        import re
+
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
+        return value
+
+    def clinic_values(self) -> Dict[str, str]:
+        """The values every domain response may use (filled by bot.nlg.ClinicResponses)."""
+        return {
+            "clinic_name": self.clinic_name,
+            "clinic_phone": self.clinic_phone,
+            "emergency_number": self.emergency_number,
+            "crisis_line": self.crisis_line,
+        }
+
+
+class SettingsError(RuntimeError):
+    """A configuration value is invalid; the message names the environment variable."""
+
+
+def describe(error: ValidationError) -> str:
+    lines = []
+    for problem in error.errors():
+        name = str(problem["loc"][0])
+        field = Settings.__fields__.get(name)
+        env = sorted(field.field_info.extra.get("env_names", {name})) if field else [name]
+        lines.append(f"{', '.join(e.upper() for e in env)}: {problem['msg']}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the settings once per process."""
-    build_dir = PROJECT_ROOT / "build"
-    clinic = _clinic_defaults()
-    rasa_port = int(_env("RASA_PORT", "5005"))
-    return Settings(
-        knowledge_dir=Path(_env("KB_KNOWLEDGE_DIR", str(PROJECT_ROOT / "knowledge"))),
-        database_url=_env("KB_DATABASE_URL", f"sqlite:///{build_dir / 'knowledge.db'}"),
-        spacy_pipeline_path=Path(_env("KB_SPACY_PIPELINE", str(build_dir / "spacy_pipeline"))),
-        models_dir=Path(_env("RASA_MODELS_DIR", str(PROJECT_ROOT / "models"))),
-        clinic_name=_env("CLINIC_NAME", clinic["clinic_name"]),
-        clinic_phone=_env("CLINIC_PHONE", clinic["clinic_phone"]),
-        emergency_number=_env("CLINIC_EMERGENCY_NUMBER", clinic["emergency_number"]),
-        crisis_line=_env("CLINIC_CRISIS_LINE", clinic["crisis_line"]),
-        search_min_score=float(_env("KB_SEARCH_MIN_SCORE", "3.5")),
-        rasa_interface=_env("RASA_INTERFACE", "127.0.0.1"),
-        rasa_port=rasa_port,
-        action_server_host=_env("ACTION_SERVER_HOST", "127.0.0.1"),
-        action_server_port=int(_env("ACTION_SERVER_PORT", "5055")),
-        message_max_chars=int(_env("MESSAGE_MAX_CHARS", "500")),
-        web_interface=_env("WEB_INTERFACE", "127.0.0.1"),
-        web_port=int(_env("WEB_PORT", "8080")),
-        widget_server_url=_env("WIDGET_SERVER_URL", f"http://127.0.0.1:{rasa_port}"),
-        channel_id_key=_env("CHANNEL_ID_KEY", ""),
-        telegram_bot_token=_env("TELEGRAM_BOT_TOKEN", ""),
-        telegram_secret_token=_env("TELEGRAM_SECRET_TOKEN", ""),
-        telegram_api_url=_env("TELEGRAM_API_URL", "https://api.telegram.org"),
-        twilio_account_sid=_env("TWILIO_ACCOUNT_SID", ""),
-        twilio_auth_token=_env("TWILIO_AUTH_TOKEN", ""),
-        twilio_api_url=_env("TWILIO_API_URL", "https://api.twilio.com"),
-        twilio_webhook_url=_env("TWILIO_WEBHOOK_URL", ""),
-        tracker_store_db=_env("TRACKER_STORE_DB", ""),
-    )
+    """Read and validate the settings once per process."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(describe(error)) from None

@@ -16,7 +16,6 @@ import hmac
 import logging
 import re
 from collections import OrderedDict
-from dataclasses import fields
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
 
 from rasa.core.channels.channel import InputChannel
@@ -84,7 +83,7 @@ class PhoneChannel(InputChannel):
         return cls(get_settings())
 
     def __init__(self, settings: Settings) -> None:
-        known = {f.name for f in fields(Settings)}
+        known = set(Settings.__fields__)
         assert set(self.required) <= known, "required names must be Settings fields"
         missing = [name.upper() for name in self.required if not getattr(settings, name)]
         self.settings = settings
