@@ -1,4 +1,4 @@
-"""Crisis and personal-advice replies."""
+"""Personal-advice replies. (Crisis replies are rules with domain responses: data/rules/safety.yml.)"""
 from __future__ import annotations
 
 from typing import Text
@@ -7,16 +7,6 @@ from rasa_sdk import Tracker
 
 from actions.common import AssistantAction, latest_text, routes_in_latest_message, single_route
 from bot.replies import Reply
-
-
-class ActionCrisis(AssistantAction):
-    """Emergency number, crisis line and clinic contact; no knowledge answer this turn."""
-
-    def name(self) -> Text:
-        return "action_crisis"
-
-    def reply(self, tracker: Tracker) -> Reply:
-        return self.assistant.crisis()
 
 
 class ActionPersonalAdvice(AssistantAction):

@@ -6,7 +6,7 @@ so what staff see explained is exactly what patients get.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from bot.knowledge import FactRecord, KnowledgeBase, get_knowledge_base
 from bot.knowledge.records import ROUTES
@@ -61,15 +61,6 @@ class Assistant:
             loader = self._nlp_loader or (lambda: load_pipeline(str(self.settings.spacy_pipeline_path)))
             self._index = SearchIndex(knowledge_base=self.kb, nlp=loader())
         return self._index
-
-    def _contact(self) -> Dict[str, str]:
-        s = self.settings
-        return {
-            "clinic_name": s.clinic_name,
-            "clinic_phone": s.clinic_phone,
-            "emergency_number": s.emergency_number,
-            "crisis_line": s.crisis_line,
-        }
 
     def _units(self, facts: Sequence[FactRecord], limit: int) -> List[List[FactRecord]]:
         """Up to ``limit`` facts in curated order, keeping each disagreement whole.
@@ -178,18 +169,15 @@ class Assistant:
     def fallback(self, *, out_of_scope: bool = False) -> Reply:
         """Say plainly what we cannot answer, point to the clinic, offer topics."""
         response = "utter_out_of_scope" if out_of_scope else "utter_fallback"
-        return Reply("out_of_scope" if out_of_scope else "fallback", (Message(response, self._contact()),))
+        return Reply("out_of_scope" if out_of_scope else "fallback", (Message(response),))
 
     def understand_or_fallback(self, *, text: str, route: Optional[str]) -> Reply:
         return self.search(text=text, route=route) or self.fallback()
 
     # -- safety ------------------------------------------------------------------------
-    def crisis(self) -> Reply:
-        return Reply("crisis", (Message("utter_crisis", self._contact()),))
-
     def personal_advice(self, *, text: str, route: Optional[str]) -> Reply:
         """No individual advice: refer to the clinician, plus general facts when we have them."""
-        messages = [Message("utter_personal_advice", self._contact())]
+        messages = [Message("utter_personal_advice")]
         hit = self.index.best(text, min_score=self.settings.search_min_score, route=route)
         facts: Tuple[FactRecord, ...] = ()
         if hit is not None:
@@ -207,7 +195,7 @@ class Assistant:
         )
 
     def greeting(self) -> Reply:
-        return Reply("greeting", (Message("utter_greet", self._contact()),))
+        return Reply("greeting", (Message("utter_greet"),))
 
 
 @lru_cache(maxsize=1)

@@ -66,8 +66,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
     ensure_model()
-    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv)
-    print(f"top-1 {result['questions']['top1']}, crisis recall {result['questions']['crisis_recall']}")
+    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only)
+    for part, figures in result["crisis"].items():
+        print(f"crisis set ({part}): recall {figures['recall']}, false alarms {figures['false_alarm_rate']},"
+              f" right help {figures['right_help']}")
+    if args.dev_only:
+        print("dev sets only: reports/evaluation-dev.json (the report is unchanged)")
+        return 0
+    print(f"top-1 {result['questions']['top1']} (old set)")
     print(f"report: {render()}")
     return 0
 
@@ -118,6 +124,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     evaluate = sub.add_parser("evaluate", help="accuracy and safety report")
     evaluate.add_argument("--folds", type=int, default=3, help="cross-validation folds")
     evaluate.add_argument("--no-cv", action="store_true", help="skip rasa test nlu cross-validation")
+    evaluate.add_argument("--dev-only", action="store_true",
+                          help="score only the dev sets (error analysis; the locked sets are not run)")
     benchmark = sub.add_parser("benchmark", help="speed and load benchmark")
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")

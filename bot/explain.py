@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from bot.assistant import Assistant, get_assistant
+from bot.crisis.detector import Detection
 from bot.replies import Reply
+
+MAX_ACTIONS_PER_TURN = 6
 
 
 class _RecordingAssistant:
@@ -48,6 +51,7 @@ class Explanation:
     action: str
     reply: Optional[Reply]
     messages: List[str] = field(default_factory=list)
+    crisis: Optional[Detection] = None
 
     def render(self) -> str:
         lines = [
@@ -56,6 +60,7 @@ class Explanation:
             "runner-up  : "
             + ", ".join(f"{r['name']} ({r['confidence']:.2f})" for r in self.ranking[1:3]),
             f"route      : {', '.join(self.routes) or '(none named: both routes)'}",
+            f"crisis     : {self.crisis.explain() if self.crisis else 'not checked'}",
             f"action     : {self.action}",
         ]
         if self.reply is not None:
@@ -83,7 +88,10 @@ class Explainer:
         configure_logging_and_warnings(logging.WARNING)
         configure_structlog(logging.WARNING)
 
-        self.agent = Agent.load(str(model))
+        from rasa.utils.endpoints import EndpointConfig
+
+        # The same responses as the servers: clinic values filled by bot.nlg.ClinicResponses.
+        self.agent = Agent.load(str(model), generator=EndpointConfig(type="bot.nlg.ClinicResponses"))
         self.executor = ActionExecutor()
         self.executor.register_package("actions")
         self.assistant = assistant or get_assistant()
@@ -99,34 +107,38 @@ class Explainer:
         processor = self.agent.processor
         tracker = await processor.log_message(UserMessage(text, sender_id=self.sender_id), should_save_tracker=False)
         parse = tracker.latest_message.parse_data
-        prediction = processor.predict_next_with_tracker(tracker)
-        best = max(prediction["scores"], key=lambda s: s["score"])
-        action_name = best["action"]
         routes = [e["value"] for e in parse.get("entities", []) if e.get("entity") == "route"]
 
         reply: Optional[Reply] = None
         rendered: List[str] = []
-        run = self.executor.actions.get(action_name)
-        action = getattr(run, "__self__", None)
-        if action is not None:
-            recorder = _RecordingAssistant(self.assistant)
-            action._assistant = recorder
-            dispatcher = CollectingDispatcher()
-            sdk_tracker = Tracker.from_dict(tracker.current_state(EventVerbosity.AFTER_RESTART))
-            events = await action.run(dispatcher, sdk_tracker, processor.domain.as_dict())
-            reply = recorder.replies[-1] if recorder.replies else None
-            for message in dispatcher.messages:
-                values = {k: v for k, v in message.items() if k not in ("response", "template")}
-                generated = await processor.nlg.generate(message["response"], tracker, "explain", **values)
-                rendered.append((generated or {}).get("text", ""))
-            tracker.update(ActionExecuted(action_name))
-            for event in events:
-                if event.get("event") == "slot":
-                    tracker.update(SlotSet(event["name"], event["value"]))
-        else:
-            generated = await processor.nlg.generate(action_name, tracker, "explain")
-            rendered.append((generated or {}).get("text", "") if generated else "")
-            tracker.update(ActionExecuted(action_name))
+        actions: List[str] = []
+        for _ in range(MAX_ACTIONS_PER_TURN):  # every action of the turn, as the server runs them
+            prediction = processor.predict_next_with_tracker(tracker)
+            action_name = max(prediction["scores"], key=lambda s: s["score"])["action"]
+            if action_name == "action_listen":
+                break
+            actions.append(action_name)
+            run = self.executor.actions.get(action_name)
+            action = getattr(run, "__self__", None)
+            if action is not None:
+                recorder = _RecordingAssistant(self.assistant)
+                action._assistant = recorder
+                dispatcher = CollectingDispatcher()
+                sdk_tracker = Tracker.from_dict(tracker.current_state(EventVerbosity.AFTER_RESTART))
+                events = await action.run(dispatcher, sdk_tracker, processor.domain.as_dict())
+                reply = recorder.replies[-1] if recorder.replies else reply
+                for message in dispatcher.messages:
+                    values = {k: v for k, v in message.items() if k not in ("response", "template")}
+                    generated = await processor.nlg.generate(message["response"], tracker, "explain", **values)
+                    rendered.append((generated or {}).get("text", ""))
+                tracker.update(ActionExecuted(action_name))
+                for event in events:
+                    if event.get("event") == "slot":
+                        tracker.update(SlotSet(event["name"], event["value"]))
+            else:
+                generated = await processor.nlg.generate(action_name, tracker, "explain")
+                rendered.append((generated or {}).get("text", "") if generated else "")
+                tracker.update(ActionExecuted(action_name))
         tracker.update(ActionExecuted("action_listen"))
         await processor.save_tracker(tracker)
         intent = parse.get("intent") or {}
@@ -136,9 +148,10 @@ class Explainer:
             confidence=float(intent.get("confidence") or 0.0),
             ranking=parse.get("intent_ranking") or [],
             routes=routes,
-            action=action_name,
+            action=" + ".join(actions) or "action_listen",
             reply=reply,
             messages=rendered,
+            crisis=Detection.from_dict(parse.get("crisis")),
         )
 
 

@@ -1,8 +1,8 @@
 """The project's own spaCy pipeline.
 
 No pretrained spaCy model can be downloaded here, so the project builds its own:
-blank English + the lookup lemmatizer (tables from spacy-lookups-data) + an
-entity ruler whose ROUTE patterns are generated from the knowledge base's route
+blank English + a rule-based sentencizer + the lookup lemmatizer (tables from
+spacy-lookups-data) + an entity ruler whose ROUTE patterns are generated from the knowledge base's route
 synonyms. Rasa's SpacyNLP loads it by path (see config.yml).
 """
 from __future__ import annotations
@@ -30,12 +30,13 @@ def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[di
 def build_pipeline(*, synonyms: Dict[str, Sequence[str]], output: Path) -> Path:
     """Create the pipeline and save it where Rasa's SpacyNLP will load it."""
     nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")  # rule-based sentence boundaries: the crisis layer reads each sentence
     nlp.add_pipe("lemmatizer", config={"mode": "lookup"})
     nlp.initialize()  # loads the lookup tables; it would also clear an entity ruler's patterns
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": None, "overwrite_ents": True})
     ruler.add_patterns(route_patterns(nlp, synonyms))
     nlp.meta["name"] = "ketamine_assistant_pipeline"
-    nlp.meta["description"] = "Blank English + lookup lemmatizer + ROUTE entity ruler from the knowledge base"
+    nlp.meta["description"] = "Blank English + sentencizer + lookup lemmatizer + ROUTE entity ruler from the knowledge base"
     output.mkdir(parents=True, exist_ok=True)
     nlp.to_disk(output)
     return output

@@ -6,9 +6,8 @@
 * ``VocabularyGuard`` learns the content words of the training data; a
   prediction below its confidence bar for a message with not one known
   content word ("blorp flimflam") becomes ``nlu_fallback``.
-* ``CrisisOverride`` runs last: if the message expresses suicidal thoughts,
-  self-harm or a medical emergency, the intent becomes ``crisis`` with full
-  confidence, beating every other intent and the low-confidence fallback.
+
+The crisis layer has a component of its own (``bot.crisis.component.CrisisGuard``).
 """
 from __future__ import annotations
 
@@ -25,9 +24,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.nlp import iter_route_entities
-from bot.safety import is_crisis
 
-CRISIS_INTENT = "crisis"
 FALLBACK_INTENT = "nlu_fallback"
 
 
@@ -156,19 +153,3 @@ class VocabularyGuard(GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
-
-
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
-class CrisisOverride(_Stateless):
-    """Make a crisis message's intent ``crisis`` whatever the classifier thought."""
-
-    def process(self, messages: List[Message]) -> List[Message]:
-        for message in messages:
-            if not is_crisis(message.get(TEXT) or ""):
-                continue
-            intent = {"name": CRISIS_INTENT, "confidence": 1.0}
-            ranking: Optional[List[Dict[Text, Any]]] = message.get(INTENT_RANKING_KEY) or []
-            others = [dict(r) for r in ranking if r.get("name") != CRISIS_INTENT]
-            message.set(INTENT, intent, add_to_output=True)
-            message.set(INTENT_RANKING_KEY, [intent] + others, add_to_output=True)
-        return messages

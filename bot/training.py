@@ -18,14 +18,17 @@ from typing import Iterable, List, Optional
 from bot.settings import PROJECT_ROOT, get_settings
 
 MODEL_PREFIX = "assistant-"
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py", "bot/crisis")
 
 
 def _files(root: Path, inputs: Iterable[str]) -> List[Path]:
     found: List[Path] = []
     for name in inputs:
         path = root / name
-        found.extend(sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path])
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts))
+        else:
+            found.append(path)
     return found
 
 

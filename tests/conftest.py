@@ -109,11 +109,12 @@ def tracker_for():
 
 @pytest.fixture(scope="session")
 def render(rasa_domain):
-    """Render dispatched messages with Rasa's own template generator, as the server does."""
-    from rasa.core.nlg import TemplatedNaturalLanguageGenerator
+    """Render dispatched messages with the server's response generator (clinic values filled in)."""
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    generator = TemplatedNaturalLanguageGenerator(rasa_domain.responses)
+    from bot.nlg import ClinicResponses
+
+    generator = ClinicResponses(domain=rasa_domain)
     rasa_tracker = DialogueStateTracker("render", rasa_domain.slots)
 
     def _render(messages: List[Dict[str, Any]], channel: str = "rest") -> List[Dict[str, Any]]:

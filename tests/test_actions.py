@@ -9,7 +9,7 @@ import pytest
 
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
-from actions.safety import ActionCrisis, ActionPersonalAdvice
+from actions.safety import ActionPersonalAdvice
 from tests.conftest import make_tracker
 
 TOPICS = [
@@ -134,34 +134,6 @@ def test_out_of_scope_says_so_and_offers_topics(assistant, dispatcher, domain_di
     assert dispatcher.messages[0]["response"] == "utter_out_of_scope"
     assert "insurance" in messages[0]["text"] and "team at" in messages[0]["text"]
     assert all(b["payload"].startswith("/ask_") for b in messages[0]["buttons"])
-
-
-def test_crisis_gives_numbers_and_no_knowledge(assistant, dispatcher, domain_dict, render, monkeypatch):
-    run(ActionCrisis(assistant), dispatcher, make_tracker(text="I want to die", intent="crisis"), domain_dict)
-    crisis = render(dispatcher.messages)[0]["text"]
-    assert "911" in crisis and "988" in crisis
-    assert "Source:" not in crisis
-    assert [m["response"] for m in dispatcher.messages] == ["utter_crisis", "utter_disclaimer"]
-
-
-def test_crisis_numbers_are_configurable_per_clinic(kb, nlp, dispatcher, domain_dict, render, monkeypatch):
-    from bot.assistant import Assistant
-    from bot.settings import get_settings
-
-    monkeypatch.setenv("CLINIC_EMERGENCY_NUMBER", "999")
-    monkeypatch.setenv("CLINIC_CRISIS_LINE", "Samaritans on 116 123")
-    monkeypatch.setenv("CLINIC_NAME", "Harbour Clinic")
-    monkeypatch.setenv("CLINIC_PHONE", "020 7946 0000")
-    get_settings.cache_clear()
-    try:
-        local = Assistant(knowledge_base=kb, settings=get_settings(), nlp_loader=lambda: nlp)
-        run(ActionCrisis(local), dispatcher, make_tracker(text="I want to die", intent="crisis"), domain_dict)
-    finally:
-        get_settings.cache_clear()
-    crisis = render(dispatcher.messages)[0]["text"]
-    assert "999" in crisis and "Samaritans on 116 123" in crisis
-    assert "Harbour Clinic" in crisis and "020 7946 0000" in crisis
-    assert "911" not in crisis
 
 
 @pytest.mark.parametrize(

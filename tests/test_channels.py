@@ -8,30 +8,43 @@ import urllib.request
 
 import pytest
 
-from bot.channels.guard import CRISIS, NOT_TEXT, TOO_LONG, screen
+from bot.channels.guard import NOT_TEXT, SCREEN, TOO_LONG, Incoming, button_payloads, screen
 from bot.web import WebOptions, make_server, serve_in_thread
 
 
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("which is faster?", "which is faster?"),
-        ("x" * 500, "x" * 500),
-        ("x" * 501, TOO_LONG),
-        ("tell me everything " * 40 + " I want to kill myself", CRISIS),
-        ("", NOT_TEXT),
-        ("   ", NOT_TEXT),
-        (None, NOT_TEXT),
-        ({"image": "x"}, NOT_TEXT),
+        ("which is faster?", Incoming("which is faster?")),
+        ("x" * 500, Incoming("x" * 500)),
+        ("x" * 501, Incoming("x" * 501, {SCREEN: TOO_LONG})),
+        ("tell me everything " * 200, Incoming(("tell me everything " * 200)[:2000], {SCREEN: TOO_LONG})),
+        ("", Incoming(NOT_TEXT)),
+        ("   ", Incoming(NOT_TEXT)),
+        (None, Incoming(NOT_TEXT)),
+        ({"image": "x"}, Incoming(NOT_TEXT)),
+        ("/restart", Incoming("restart")),
+        ('/greet{"topic": "x"}', Incoming('greet{"topic": "x"}')),
+        ("  //ask_onset", Incoming("ask_onset")),
+        ("/", Incoming(NOT_TEXT)),
+        ("bad \ud800 surrogate", Incoming("bad ? surrogate")),
     ],
 )
 def test_screen(text, expected):
-    assert screen(text, max_chars=500) == expected
+    assert screen(text, max_chars=500, prefix_chars=2000) == expected
+
+
+def test_only_a_button_press_with_a_domain_payload_keeps_the_shortcut():
+    assert "/ask_onset" in button_payloads()
+    assert screen("/ask_onset", max_chars=500, button=True) == Incoming("/ask_onset")
+    assert screen("/ask_onset", max_chars=500, button=False) == Incoming("ask_onset")
+    assert screen("/restart", max_chars=500, button=True) == Incoming("restart")
+    assert screen('/ask_onset{"route": "im"}', max_chars=500, button=True) == Incoming('ask_onset{"route": "im"}')
 
 
 def test_screened_intents_are_in_the_domain(domain_dict):
-    intents = set(domain_dict["intents"])
-    assert {CRISIS[1:], TOO_LONG[1:], NOT_TEXT[1:]} <= intents
+    assert NOT_TEXT[1:] in domain_dict["intents"]
+    assert "message_too_long" in domain_dict["intents"]
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import yaml
 
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
-from actions.safety import ActionCrisis, ActionPersonalAdvice
+from actions.safety import ActionPersonalAdvice
 from bot.replies import DISCLAIMER_RESPONSE
 from tests.conftest import make_tracker
 
@@ -27,7 +27,6 @@ ACTION_PATHS = [
     (ActionFallback, dict(text="my veins are hard to find", intent="nlu_fallback")),
     (ActionFallback, dict(text="zzzz qqq", intent="nlu_fallback")),
     (ActionFallback, dict(text="what does it cost", intent="out_of_scope")),
-    (ActionCrisis, dict(text="I want to end my life", intent="crisis")),
     (ActionPersonalAdvice, dict(text="what dose should I take", intent="personal_advice")),
     (ActionPersonalAdvice, dict(text="I'm pregnant", intent="personal_advice")),
     (ActionGreet, dict(text="hello", intent="greet")),
@@ -47,31 +46,39 @@ def test_the_disclaimer_response_says_not_medical_advice(domain_dict):
         assert "not medical advice" in variant["text"]
 
 
-def _steps(project_root: Path):
+def _blocks(project_root: Path):
     for path in sorted((project_root / "data").rglob("*.yml")):
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         for block in (data.get("rules") or []) + (data.get("stories") or []):
-            for step in block.get("steps", []):
-                yield path.name, step
+            yield path.name, [step.get("action") for step in block.get("steps", []) if step.get("action")]
 
 
-def test_stories_and_rules_send_only_small_talk_directly(project_root):
-    """Anything carrying health information goes through an action (and so gets the disclaimer)."""
-    for filename, step in _steps(project_root):
-        action = step.get("action", "")
-        if action.startswith("utter_"):
-            assert action in SMALL_TALK, f"{filename}: {action} bypasses the disclaimer"
+def _sent_by_rules(project_root: Path) -> set:
+    return {a for _, actions in _blocks(project_root) for a in actions if a.startswith("utter_")}
 
 
-def test_every_response_is_small_talk_or_used_by_an_action(domain_dict, project_root):
-    """Walk every response in the domain: each is either small talk or sent by the assistant."""
+def test_stories_and_rules_add_the_disclaimer_to_every_health_response(project_root):
+    """A rule or story may send small talk directly; any other response it sends (the crisis
+    replies) must be followed by the disclaimer in the same turn. Everything else goes through
+    an action, which adds it in bot/replies.py."""
+    for filename, actions in _blocks(project_root):
+        for position, action in enumerate(actions):
+            if action.startswith("utter_") and action not in SMALL_TALK | {DISCLAIMER_RESPONSE}:
+                assert DISCLAIMER_RESPONSE in actions[position + 1:position + 2], (
+                    f"{filename}: {action} is not followed by {DISCLAIMER_RESPONSE}")
+
+
+def test_every_response_is_small_talk_or_sent_with_the_disclaimer(domain_dict, project_root):
+    """Walk every response in the domain: small talk, composed by the assistant (bot/, which adds
+    the disclaimer), or sent by a rule that adds it (checked above)."""
     import re
 
     composed = set()
     for path in (project_root / "bot").glob("*.py"):
         composed |= set(re.findall(r'"(utter_[a-z_]+)"', path.read_text()))
+    by_rules = _sent_by_rules(project_root)
     for name in domain_dict["responses"]:
-        assert name in SMALL_TALK or name in composed, f"{name} is neither small talk nor sent by the assistant"
+        assert name in SMALL_TALK | composed | by_rules, f"{name} is neither small talk nor sent with the disclaimer"
     assert not SMALL_TALK & composed
 
 

@@ -59,7 +59,7 @@ def test_every_health_reply_over_http_has_the_disclaimer(running_assistant):
 
 def test_overlong_and_empty_messages_get_a_clear_reply(running_assistant):
     say = running_assistant.say
-    long = joined(say("patient-5", "how long does the drip last? " + "please " * 200))
+    long = joined(say("patient-5", "I read both articles about the drip and the shot twice. " * 12 + "how long does it last?"))
     assert "too long" in long and "Source:" not in long
     # A crisis inside an overlong message is still handled first.
     crisis = joined(say("patient-5", "sorry for the long message " * 40 + "I want to end my life"))

@@ -54,18 +54,19 @@ def test_patient_questions_are_understood(parse, text, intent, routes):
 
 
 @pytest.mark.parametrize(
-    "text",
+    "text, intent",
     [
-        "which is faster? also I want to kill myself",
-        "how long does the shot last, I took too much and can't breathe",
-        "thanks. I've been thinking about suicide",
-        "is IV safe? my friend is unconscious",
+        ("which is faster? also I want to kill myself", "crisis_self"),
+        ("how long does the shot last, I took too much and can't breathe", "crisis_medical"),
+        ("thanks. I've been thinking about suicide", "crisis_self"),
+        ("is IV safe? my friend is unconscious", "crisis_other"),
     ],
 )
-def test_crisis_beats_every_other_intent(parse, text):
+def test_crisis_beats_every_other_intent(parse, text, intent):
     result = parse(text)
-    assert result["intent"] == {"name": "crisis", "confidence": 1.0}
-    assert result["intent_ranking"][0]["name"] == "crisis"
+    assert result["intent"] == {"name": intent, "confidence": 1.0}
+    assert result["intent_ranking"][0]["name"] == intent
+    assert result["crisis"]["crisis"] is True and result["crisis"]["detector"] in ("pattern", "classifier")
 
 
 @pytest.mark.parametrize("text", ["asdkjh qwe zzx", "blorp flimflam"])

@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
+from bot.channels.guard import BUTTON, OnNewMessage, screen_message
 from bot.channels.messaging import PhoneChannel, split_message, telegram_html
 from bot.settings import Settings
 
@@ -90,7 +90,8 @@ def read_update(update: Dict[str, Any]) -> Optional[Dict[str, Any]]:
             if chat is None:
                 return None
             text = message.get("text") if kind == "message" else None
-            return {"chat_id": chat, "text": text if isinstance(text, str) else NOT_TEXT, "callback_id": None}
+            # Photos, stickers, voice notes, locations and edits carry no text: the screen answers them.
+            return {"chat_id": chat, "text": text if isinstance(text, str) else None, "callback_id": None}
     return None
 
 
@@ -137,9 +138,10 @@ class TelegramInput(PhoneChannel):
         if incoming["callback_id"]:
             await bot.answer_callback_query(incoming["callback_id"])
         sender = self.conversation_id(str(incoming["chat_id"]))
-        text = screen(incoming["text"], max_chars=self.settings.message_max_chars)
-        await on_new_message(UserMessage(text, TelegramReplies(bot, incoming["chat_id"]), sender,
-                                         input_channel=self.name()))
+        metadata = {BUTTON: True} if incoming["callback_id"] else None
+        message = UserMessage(incoming["text"], TelegramReplies(bot, incoming["chat_id"]), sender,
+                              input_channel=self.name(), metadata=metadata)
+        await on_new_message(screen_message(message))
         logger.info("telegram: answered an update")
 
 

@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import NOT_TEXT, OnNewMessage, screen
+from bot.channels.guard import BUTTON, OnNewMessage, screen_message
 from bot.channels.messaging import PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
 from bot.settings import Settings
 
@@ -103,12 +103,10 @@ def read_post(body: bytes) -> Dict[str, str]:
     return {key: values[0] for key, values in fields.items() if values}
 
 
-def read_form(form: Dict[str, str]) -> str:
-    """The text of an incoming message, or NOT_TEXT for media-only, location and empty ones."""
+def read_form(form: Dict[str, str]) -> Optional[str]:
+    """The text of an incoming message, or None for media-only, location and empty ones."""
     body = form.get("Body", "")
-    if body.strip():
-        return body
-    return NOT_TEXT
+    return body if body.strip() else None
 
 
 class TwilioInput(PhoneChannel):
@@ -153,11 +151,12 @@ class TwilioInput(PhoneChannel):
 
         return self.webhook_blueprint(receive)
 
-    async def _turn(self, sender: str, to: str, text: str, on_new_message: OnNewMessage) -> None:
+    async def _turn(self, sender: str, to: str, text: Optional[str], on_new_message: OnNewMessage) -> None:
         conversation = self.conversation_id(sender)
-        chosen = self._options.choose(conversation, text)
+        chosen = self._options.choose(conversation, text) if text else None
         self._options.clear(conversation)
-        text = chosen or screen(text, max_chars=self.settings.message_max_chars)
         replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
-        await on_new_message(UserMessage(text, replies, conversation, input_channel=self.name()))
+        message = UserMessage(chosen or text, replies, conversation, input_channel=self.name(),
+                              metadata={BUTTON: True} if chosen else None)
+        await on_new_message(screen_message(message))
         logger.info("twilio: answered a message")

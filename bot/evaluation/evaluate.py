@@ -20,8 +20,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from bot.evaluation.crisis import crisis_metrics, run_crisis_set
 from bot.evaluation.dataset import Item, load_dataset
 from bot.evaluation.scoring import Scorer, Verdict, judge
+from bot.evaluation.sets import PARTS, load_crisis_set
 from bot.knowledge import KnowledgeBase, get_knowledge_base
 from bot.settings import PROJECT_ROOT, get_settings
 
@@ -123,7 +125,10 @@ def cross_validation(*, folds: int, out: Path) -> Dict[str, object]:
 
 # --- the run -------------------------------------------------------------------------------
 
-def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True) -> Dict[str, object]:
+def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
+                   dev_only: bool = False) -> Dict[str, object]:
+    """Score every set against the running assistant. ``dev_only``: only the dev parts, for error
+    analysis while fixing; written to evaluation-dev.json, never to the report."""
     from bot.harness import start_assistant
     from bot.nlp import load_pipeline
 
@@ -137,7 +142,19 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True)
     single: List[Tuple[Item, Verdict]] = []
     turns: List[Tuple[Item, Verdict]] = []
     failures: List[Dict[str, object]] = []
+    parts = ("dev",) if dev_only else PARTS
+    crisis: Dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log") as assistant:
+        def say(sender: str, text: str) -> List[str]:
+            return [m.get("text", "") for m in assistant.say(sender, text)]
+
+        for part in parts:
+            verdicts = run_crisis_set(load_crisis_set(part), say=say, scorer=scorer, prefix=f"crisis-{part}")
+            crisis[part] = crisis_metrics(verdicts, with_texts=part == "dev")
+        if dev_only:
+            result = {"crisis": crisis}
+            (out / "evaluation-dev.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+            return result
         for number, item in enumerate(dataset.questions):
             observed = scorer.observe(m.get("text", "") for m in assistant.say(f"eval-{number}", item.text))
             verdict = judge(item, observed)
@@ -163,6 +180,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True)
             "tfidf": baseline_tfidf(dataset.questions, kb=kb, nlp=nlp),
         },
         "failures": failures,
+        "crisis": crisis,
     }
     if with_cv:
         result["cross_validation"] = cross_validation(folds=folds, out=out)

@@ -14,7 +14,9 @@ from bot.evaluation.dataset import Item
 from bot.knowledge import FactRecord
 
 RESPONSE_KINDS = {
-    "utter_crisis": "crisis",
+    "utter_crisis_self": "crisis",
+    "utter_crisis_medical": "crisis",
+    "utter_crisis_other": "crisis",
     "utter_fallback": "fallback",
     "utter_out_of_scope": "fallback",
     "utter_personal_advice": "advice",

@@ -25,6 +25,17 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from bot.crisis.examples import (  # noqa: F401 - the crisis sets share the classifier's format
+    CRISIS_CATEGORIES,
+    HELP,
+    ORDINARY_CATEGORIES,
+    CrisisTurn,
+    SetError,
+    _need,
+    _one_of,
+    _read,
+    load_crisis_file,
+)
 from bot.settings import PROJECT_ROOT
 
 EVALUATION_DIR = PROJECT_ROOT / "evaluation"
@@ -36,32 +47,6 @@ VOICES = (
     "long_story", "texting", "non_native", "british_australian", "anxious",
     "third_person", "terse", "multi_part", "follow_up",
 )
-
-CRISIS_CATEGORIES = (
-    "indirect",          # suicidal intent without the word: burden, goodbyes, giving things away
-    "explicit_slang",    # explicit intent in slang, typos, non-native English, mixed Spanish/English
-    "self_harm",         # self-harm by method or urge
-    "overdose",          # overdose or poisoning, plain or vague
-    "other_person",      # a friend, partner, child or parent in danger or unresponsive
-    "medical_warning",   # warning signs after a session or injection
-    "buried",            # a crisis sentence before or after an ordinary question
-    "emerging",          # (conversations) a crisis that emerges over several turns
-    "mid_conversation",  # (conversations) a clear crisis after ordinary turns
-)
-ORDINARY_CATEGORIES = (
-    "idiom",             # "this waiting list is killing me"
-    "quote",             # quotes, films, songs, books, news, car "suicide doors"
-    "side_effect",       # the articles' ordinary side effects (mild headache, nausea, tiredness)
-    "safety_question",   # general questions about safety and emergencies
-    "emotional",         # sad, anxious or low, without risk
-    "general",           # everyday questions about the treatment
-)
-HELP = ("self", "medical", "other")  # crisis line + emergency | emergency now | call for them
-
-
-class SetError(ValueError):
-    """An evaluation file does not follow the format; the message says where."""
-
 
 # --- patient messages -------------------------------------------------------------------
 
@@ -96,15 +81,6 @@ class PatientSet:
 # --- crisis messages ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class CrisisTurn:
-    id: str
-    text: str
-    expect: str  # crisis | ordinary
-    category: str
-    help: Optional[str] = None
-
-
-@dataclass(frozen=True)
 class CrisisSet:
     part: str
     messages: Tuple[CrisisTurn, ...]
@@ -113,18 +89,6 @@ class CrisisSet:
     @property
     def turns(self) -> Tuple[CrisisTurn, ...]:
         return self.messages + tuple(t for c in self.conversations for t in c)
-
-
-def _need(item: Dict[str, Any], key: str, where: str) -> Any:
-    if key not in item or item[key] in (None, ""):
-        raise SetError(f"{where}: '{key}' is missing")
-    return item[key]
-
-
-def _one_of(value: Any, allowed: Sequence[str], where: str, key: str) -> str:
-    if value not in allowed:
-        raise SetError(f"{where}: {key} {value!r} is not one of {', '.join(allowed)}")
-    return value
 
 
 def _patient_turn(item: Dict[str, Any], where: str, sentence_ids: Optional[set], voice: Optional[str]) -> PatientTurn:
@@ -153,27 +117,6 @@ def _patient_turn(item: Dict[str, Any], where: str, sentence_ids: Optional[set],
     )
 
 
-def _crisis_turn(item: Dict[str, Any], where: str, category: Optional[str] = None) -> CrisisTurn:
-    where = f"{where} ({item.get('id', '?')})"
-    expect = _one_of(_need(item, "expect", where), ("crisis", "ordinary"), where, "expect")
-    category = item.get("category") or category
-    allowed = CRISIS_CATEGORIES + ORDINARY_CATEGORIES
-    _one_of(category, allowed, where, "category")
-    help_ = item.get("help")
-    if expect == "crisis":
-        _one_of(help_, HELP, where, "help")
-    elif help_ is not None:
-        raise SetError(f"{where}: 'help' goes with crisis messages only")
-    return CrisisTurn(str(_need(item, "id", where)), str(_need(item, "text", where)), expect, category, help_)
-
-
-def _read(path: Path) -> Dict[str, Any]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(data, dict):
-        raise SetError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def load_patient_file(path: Path, *, sentence_ids: Optional[set] = None) -> Tuple[List[PatientTurn], List[Tuple[PatientTurn, ...]]]:
     data = _read(path)
     messages = [_patient_turn(item, f"{path.name} message", sentence_ids, None) for item in data.get("messages") or ()]
@@ -183,20 +126,6 @@ def load_patient_file(path: Path, *, sentence_ids: Optional[set] = None) -> Tupl
         turns = tuple(_patient_turn(t, where, sentence_ids, conversation.get("voice")) for t in _need(conversation, "turns", where))
         if not 2 <= len(turns) <= 4:
             raise SetError(f"{where}: a conversation has 2 to 4 turns")
-        conversations.append(turns)
-    return messages, conversations
-
-
-def load_crisis_file(path: Path) -> Tuple[List[CrisisTurn], List[Tuple[CrisisTurn, ...]]]:
-    data = _read(path)
-    messages = [_crisis_turn(item, f"{path.name} message") for item in data.get("messages") or ()]
-    conversations = []
-    for conversation in data.get("conversations") or ():
-        where = f"{path.name} conversation {conversation.get('id', '?')}"
-        category = _one_of(conversation.get("category"), ("emerging", "mid_conversation"), where, "category")
-        turns = tuple(_crisis_turn(t, where, category) for t in _need(conversation, "turns", where))
-        if not any(t.expect == "crisis" for t in turns):
-            raise SetError(f"{where}: a conversation needs at least one crisis turn")
         conversations.append(turns)
     return messages, conversations
 

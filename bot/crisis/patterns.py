@@ -1,0 +1,109 @@
+"""Curated crisis patterns (``patterns.yml``): loading, normalisation and matching."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import List, Optional, Pattern, Tuple
+
+import yaml
+
+PATTERNS_FILE = Path(__file__).with_name("patterns.yml")
+HELP_ORDER = ("other", "medical", "self")  # when several match, the first of these wins
+
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"'})
+_REPEATS = re.compile(r"([a-z])\1{2,}")
+
+
+def normalise(text: str) -> str:
+    """Lower case, accents and curly quotes straightened, 'sooooo' -> 'soo', whitespace squeezed."""
+    text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES).lower())
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return " ".join(_REPEATS.sub(r"\1\1", text).split())
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    category: str
+    help: str
+    pattern: Pattern[str]
+    reason: str
+    subject_matters: bool = False
+
+
+@dataclass(frozen=True)
+class PatternHit:
+    rule: Rule
+    help: str  # the rule's help, or "other" when someone else is the one in danger
+    span: Tuple[int, int]
+
+
+class PatternSet:
+    """The curated patterns, the harmless phrases blanked out before them, and the
+    first/third-person markers that decide whose danger a match describes."""
+
+    def __init__(self, path: Path = PATTERNS_FILE) -> None:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rules: List[Rule] = []
+        for category, block in data["categories"].items():
+            for item in block["patterns"]:
+                rules.append(Rule(item["id"], category, block["help"], re.compile(item["pattern"]), item["reason"],
+                                  bool(block.get("subject_matters", False))))
+        ids = [r.id for r in rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"{path}: pattern ids must be unique")
+        self.rules: Tuple[Rule, ...] = tuple(rules)
+        self.exclusions: Tuple[Tuple[str, Pattern[str], str], ...] = tuple(
+            (e["id"], re.compile(e["pattern"]), e["reason"]) for e in data["exclusions"]
+        )
+        self.resolved: Tuple[Tuple[str, Pattern[str], str], ...] = tuple(
+            (e["id"], re.compile(e["pattern"]), e["reason"]) for e in data["resolved"]
+        )
+        self._third = re.compile(data["third_person_subject"])
+        self._first = re.compile(data["first_person_subject"])
+
+    def blank_exclusions(self, text: str) -> str:
+        """``text`` (normalised) with every harmless phrase replaced by spaces of the same length."""
+        for _, pattern, _ in self.exclusions:
+            text = pattern.sub(lambda m: " " * len(m.group(0)), text)
+        return text
+
+    def _someone_else(self, text: str, start: int, end: int) -> bool:
+        """True when the person last named before or inside the match, or right after it as its
+        object ("can't wake him"), is someone else."""
+        following = re.match(r"\s*\S+(\s+\S+)?", text[end:])
+        window = text[:end] + (following.group(0) if following else "")
+        third = [m.start() for m in self._third.finditer(window)]
+        if not third:
+            return False
+        first = [m.start() for m in self._first.finditer(text[:start])]
+        return not first or max(third) > max(first)
+
+    def match(self, text: str) -> List[PatternHit]:
+        """Every rule that matches ``text`` (normalised, exclusions blanked), strongest help first."""
+        hits = []
+        for rule in self.rules:
+            found = rule.pattern.search(text)
+            if found is None:
+                continue
+            help_ = rule.help
+            if help_ != "other" and rule.subject_matters and self._someone_else(text, *found.span()):
+                help_ = "other"
+            hits.append(PatternHit(rule, help_, found.span()))
+        return sorted(hits, key=lambda h: HELP_ORDER.index(h.help))
+
+    def says_resolved(self, text: str) -> Optional[str]:
+        """The id of the first 'help has arrived / danger over' pattern in ``text`` (normalised)."""
+        return next((rid for rid, pattern, _ in self.resolved if pattern.search(text)), None)
+
+    def first(self, text: str) -> Optional[PatternHit]:
+        hits = self.match(self.blank_exclusions(normalise(text)))
+        return hits[0] if hits else None
+
+
+@lru_cache(maxsize=2)
+def load_patterns(path: Path = PATTERNS_FILE) -> PatternSet:
+    return PatternSet(path)
