@@ -7,7 +7,6 @@ the server binds to loopback only and answers errors with a bare 500.
 from __future__ import annotations
 
 import logging
-import os
 
 from sanic import response
 from sanic.request import Request
@@ -29,12 +28,13 @@ def build_app(actions_package: str = "actions"):
 
 
 def main() -> None:
+    from bot.logs import configure_logging
     from bot.settings import get_settings
 
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"))
     settings = get_settings()
     host, port = settings.action_server_host, settings.action_server_port
     app = build_app()
+    configure_logging("actions")
     logger.info("Action server listening on http://%s:%d", host, port)
     app.run(host=host, port=port, workers=1, access_log=False, motd=False)
 

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -26,13 +27,40 @@ def free_port() -> int:
 
 class RunningAssistant:
     def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path, ready_seconds: float,
-                 web_port: int = 0):
+                 web_port: int = 0, data_dir: Optional[Path] = None):
         self.process = process
         self.rasa_port = rasa_port
         self.action_port = action_port
         self.web_port = web_port
         self.log = log
         self.ready_seconds = ready_seconds
+        self.data_dir = data_dir
+
+    # -- the supervised processes ------------------------------------------------------------
+    def supervisorctl(self, *args: str) -> str:
+        config = self.data_dir / "run" / "supervisord.conf"
+        result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(config), *args],
+                                capture_output=True, text=True, timeout=30)
+        return result.stdout.strip()
+
+    def pid(self, program: str) -> int:
+        return int(self.supervisorctl("pid", program))
+
+    def service_log(self, program: str) -> Path:
+        return self.data_dir / "log" / f"{program}.log"
+
+    def logs(self) -> str:
+        """Everything every process of this assistant logged, and the console."""
+        parts = [self.log.read_text(errors="replace")]
+        parts += [p.read_text(errors="replace") for p in sorted((self.data_dir / "log").glob("*")) if p.is_file()]
+        return "\n".join(parts)
+
+    def health(self) -> Dict[str, Any]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.web_port}/health", timeout=10) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return json.loads(error.read())
 
     @property
     def web_url(self) -> str:
@@ -68,14 +96,18 @@ class RunningAssistant:
         self.stop()
 
 
-def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240) -> RunningAssistant:
-    """Start `python -m bot serve` on free ports and wait until it says it is ready."""
+def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240,
+                    data_dir: Optional[Path] = None) -> RunningAssistant:
+    """Start `python -m bot serve` on free ports, with its own data folder next to ``log``,
+    and wait until it says it is ready."""
     rasa_port, action_port, web_port = free_port(), free_port(), free_port()
+    data_dir = data_dir or log.parent / "var"
     env = {
         **os.environ,
         "RASA_PORT": str(rasa_port),
         "ACTION_SERVER_PORT": str(action_port),
         "WEB_PORT": str(web_port),
+        "DATA_DIR": str(data_dir),
         "RASA_TELEMETRY_ENABLED": "false",
         "PYTHONPATH": str(PROJECT_ROOT),
         **(extra_env or {}),
@@ -87,7 +119,8 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
     )
     while time.monotonic() - started < timeout:
         if "Assistant ready" in log.read_text(errors="replace"):
-            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started, web_port)
+            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started, web_port,
+                                    Path(env["DATA_DIR"]))
         if process.poll() is not None:
             break
         time.sleep(0.25)

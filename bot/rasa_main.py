@@ -1,5 +1,9 @@
 """Rasa's command line with the project's fixes applied: `python -m bot.rasa_main run ...`.
 
+* A turn never ends in silence: when the action server is unreachable, slow (over
+  ACTION_TIMEOUT_SECONDS) or erroring, Rasa 3.6 logs the error and sends nothing. Here the
+  custom action is replaced by a polite apology with the clinic's contact (a domain response
+  rendered in the Rasa server) and the disclaimer. Crisis replies never call the action server.
 * Rasa 3.6 validates every action-server response with `jsonschema.validate`,
   which re-checks the (large, `$ref`-heavy) events schema against the
   metaschema on every call — about two thirds of the CPU of a whole turn here.
@@ -39,17 +43,74 @@ def _validate_action_result(self, result: Dict[Text, Any]) -> bool:
     raise error
 
 
+APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
+
+
+def _never_silent(run):
+    """Wrap RemoteAction.run: a time limit, and an apology instead of silence on any failure."""
+    import asyncio
+    import functools
+    import logging
+
+    from rasa.core.actions.action import ActionExecutionRejection, create_bot_utterance
+
+    logger = logging.getLogger("bot.rasa_main")
+
+    @functools.wraps(run)
+    async def safe_run(self, output_channel, nlg, tracker, domain):
+        from bot.settings import get_settings
+
+        try:
+            return await asyncio.wait_for(run(self, output_channel, nlg, tracker, domain),
+                                          timeout=get_settings().action_timeout_seconds)
+        except ActionExecutionRejection:
+            raise
+        except Exception as error:  # noqa: BLE001 - the patient gets an apology, never silence
+            logger.error("action %s failed (%s); the patient gets the apology", self.name(), type(error).__name__)
+            events = []
+            for name in APOLOGY_RESPONSES:
+                draft = await nlg.generate(name, tracker, output_channel.name())
+                if draft:
+                    events.append(create_bot_utterance(dict(draft)))
+            return events
+
+    safe_run.__wrapped_by_bot__ = True
+    return safe_run
+
+
 def apply_fixes() -> None:
     from rasa.core.actions.action import RemoteAction
 
     RemoteAction._validate_action_result = _validate_action_result
+    if not getattr(RemoteAction.run, "__wrapped_by_bot__", False):
+        RemoteAction.run = _never_silent(RemoteAction.run)
+
+
+def configure_logs(command: str) -> None:
+    """The project's JSON logs without patient text (bot/logs.py), instead of Rasa's own set-up.
+    The staff shell writes them to DATA_DIR/log/shell.log, away from the conversation."""
+    from bot.logs import configure_logging
+
+    if command == "shell":
+        from bot import runtime
+        from bot.settings import get_settings
+
+        settings = get_settings()
+        runtime.private_dir(settings.log_dir)
+        configure_logging("rasa-shell", stream=(settings.log_dir / "shell.log").open("a", encoding="utf-8"))
+    else:
+        configure_logging(f"rasa-{command}")
 
 
 def main() -> None:
-    apply_fixes()
-    from rasa.__main__ import main as rasa_main
+    import sys
 
-    rasa_main()
+    import rasa.__main__ as rasa_cli
+
+    apply_fixes()
+    command = sys.argv[1] if len(sys.argv) > 1 else "rasa"
+    rasa_cli.configure_structlog = lambda log_level=None: configure_logs(command)
+    rasa_cli.main()
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
-"""Run the assistant: action server + Rasa server (or ``rasa shell``) until Ctrl-C.
+"""Run the assistant under supervision until Ctrl-C: ``python -m bot serve`` (``./run.sh``).
 
-Both processes are children of this one; Ctrl-C, SIGTERM, or either child
-dying stops both cleanly.
+The processes - the action server, the Rasa server and the web server (widget, demo page,
+health) - are run by supervisord (the ``supervisor`` package from PyPI), which restarts a
+crashed one at once and backs off (1 s, 2 s, ... up to 10 tries) when it keeps failing to
+start. This process writes supervisord's configuration into DATA_DIR/run, starts it, waits
+until every service answers, prints the addresses, and on Ctrl-C (or SIGTERM) stops
+everything cleanly. Each process logs JSON lines to DATA_DIR/log/<name>.log; the console
+only shows progress and addresses.
+
+``shell`` mode supervises the action server and runs ``rasa shell`` in the foreground.
 """
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -14,11 +22,21 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import yaml
 
+from bot import runtime
 from bot.settings import PROJECT_ROOT, Settings
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    command: List[str]
+    ready_url: str
+    label: str
+    priority: int = 50
 
 
 @dataclass(frozen=True)
@@ -28,30 +46,89 @@ class ServeOptions:
     endpoints: Path = PROJECT_ROOT / "endpoints.yml"
     credentials: Path = PROJECT_ROOT / "credentials.yml"
     shell: bool = False
-    startup_timeout: float = 180.0
+    startup_timeout: float = 240.0
+
+
+def run_dir(settings: Settings) -> Path:
+    return settings.data_dir / "run"
 
 
 def endpoints_for(options: ServeOptions) -> Path:
-    """endpoints.yml, pointed at the configured action server port when it is not the default."""
+    """endpoints.yml pointed at this run's action server and tracker store (DATA_DIR/run)."""
     data = yaml.safe_load(options.endpoints.read_text(encoding="utf-8")) or {}
-    url = f"http://127.0.0.1:{options.settings.action_server_port}/webhook"
-    tracker_db = options.settings.tracker_store_db
-    if data.get("action_endpoint", {}).get("url") == url and not tracker_db:
-        return options.endpoints
-    data.setdefault("action_endpoint", {})["url"] = url
-    if tracker_db:
-        data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(Path(tracker_db).resolve())}
-    target = PROJECT_ROOT / "build" / f"endpoints-{options.settings.action_server_port}.yml"
-    target.parent.mkdir(parents=True, exist_ok=True)
+    data.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{options.settings.action_server_port}/webhook"
+    data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(options.settings.tracker_store_path)}
+    target = run_dir(options.settings) / "endpoints.yml"
     target.write_text(yaml.safe_dump(data), encoding="utf-8")
     return target
 
 
-def child_env() -> dict:
+def child_env(settings: Settings) -> Dict[str, str]:
     env = dict(os.environ)
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
+    # Sanic reads SANIC_* settings from the environment: no HTTP body above the limit is read.
+    env["SANIC_REQUEST_MAX_SIZE"] = str(settings.request_max_bytes)
+    env["SANIC_KEEP_ALIVE_TIMEOUT"] = "15"
+    # Library deprecation warnings are for developers, not the clinic's logs (and would break the
+    # one-JSON-line-per-event format).
+    env["PYTHONWARNINGS"] = "ignore"
+    env["SQLALCHEMY_SILENCE_UBER_WARNING"] = "1"
     return env
+
+
+def programs(options: ServeOptions) -> List[Program]:
+    s = options.settings
+    python = sys.executable
+    actions = Program("actions", [python, "-m", "bot.action_server"],
+                      f"http://127.0.0.1:{s.action_server_port}/health", "action server", priority=10)
+    if options.shell:
+        return [actions]
+    rasa = Program("rasa", [
+        python, "-m", "bot.rasa_main", "run", "--model", str(options.model),
+        "--endpoints", str(endpoints_for(options)), "--credentials", str(options.credentials),
+        "--port", str(s.rasa_port), "--interface", s.rasa_interface,
+    ], f"http://127.0.0.1:{s.rasa_port}/webhooks/rest/", "Rasa server", priority=20)
+    web = Program("web", [python, "-m", "bot.web"], f"http://127.0.0.1:{s.web_port}/widget/widget-config.json",
+                  "web server", priority=30)
+    return [actions, rasa, web]
+
+
+def _ini(value: str) -> str:
+    return value.replace("%", "%%")
+
+
+def supervisor_config(settings: Settings, progs: List[Program]) -> str:
+    run, logs = run_dir(settings), settings.log_dir
+    lines = [
+        "[supervisord]", "nodaemon=true", f"logfile={_ini(str(logs / 'supervisord.log'))}",
+        "logfile_maxbytes=5MB", "logfile_backups=2", "loglevel=info",
+        f"pidfile={_ini(str(run / 'supervisord.pid'))}", "umask=077",
+        f"directory={_ini(str(PROJECT_ROOT))}", f"childlogdir={_ini(str(logs))}", "",
+        "[unix_http_server]", f"file={_ini(str(run / 'supervisor.sock'))}", "chmod=0700", "",
+        "[rpcinterface:supervisor]", "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+        "[supervisorctl]", f"serverurl=unix://{_ini(str(run / 'supervisor.sock'))}", "",
+    ]
+    for program in progs:
+        lines += [
+            f"[program:{program.name}]",
+            f"command={_ini(shlex.join(program.command))}",
+            "autostart=true", "autorestart=true", "startsecs=3", "startretries=10",
+            "stopsignal=INT", "stopwaitsecs=20", "stopasgroup=true", "killasgroup=true",
+            f"priority={program.priority}",
+            f"stdout_logfile={_ini(str(logs / (program.name + '.log')))}",
+            "stdout_logfile_maxbytes=20MB", "stdout_logfile_backups=3", "redirect_stderr=true", "",
+        ]
+    return "\n".join(lines)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
 
 
 def wait_for_http(url: str, *, timeout: float, process: Optional[subprocess.Popen] = None) -> None:
@@ -59,98 +136,87 @@ def wait_for_http(url: str, *, timeout: float, process: Optional[subprocess.Pope
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.5)
+            raise RuntimeError(f"exited with {process.returncode} before {url} answered")
+        if _answers(url):
+            return
+        time.sleep(0.25)
     raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
 
 
-def rasa_command(options: ServeOptions) -> List[str]:
-    common = [
-        "--model", str(options.model),
-        "--endpoints", str(endpoints_for(options)),
-    ]
-    if options.shell:
-        return [sys.executable, "-m", "bot.rasa_main", "shell", *common, "--port", str(options.settings.rasa_port)]
-    return [
-        sys.executable, "-m", "bot.rasa_main", "run", *common,
-        "--credentials", str(options.credentials),
-        "--port", str(options.settings.rasa_port),
-        "--interface", options.settings.rasa_interface,
-    ]
+class Supervisor:
+    """supervisord running ``programs`` (a child of this process, in its own session)."""
 
+    def __init__(self, settings: Settings, progs: List[Program], env: Dict[str, str]) -> None:
+        self.settings = settings
+        self.programs = progs
+        self.config = run_dir(settings) / "supervisord.conf"
+        self.config.write_text(supervisor_config(settings, progs), encoding="utf-8")
+        with (settings.log_dir / "supervisord.out").open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config)],
+                cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                umask=0o077,  # logs, databases and sockets: owner-only
+            )
 
-def start_web(settings: Settings):
-    """The demo clinic page and the widget's assets, in a thread of this process."""
-    from bot.web import default_options, make_server, serve_in_thread
+    def ctl(self, *args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.config), *args],
+                                capture_output=True, text=True, timeout=30)
+        return result.stdout.strip()
 
-    server = make_server(host=settings.web_interface, port=settings.web_port, options=default_options())
-    serve_in_thread(server)
-    return server
+    def pid(self, name: str) -> int:
+        return int(self.ctl("pid", name))
 
-
-def _stop(processes: List[subprocess.Popen]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-    deadline = time.monotonic() + 15
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)  # supervisord stops every program, then itself
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
 
 
 def serve(options: ServeOptions) -> int:
-    env = child_env()
-    actions = subprocess.Popen(
-        [sys.executable, "-m", "bot.action_server"], cwd=PROJECT_ROOT, env=env, start_new_session=True
-    )
-    action_port, rasa_port = options.settings.action_server_port, options.settings.rasa_port
-    processes = [actions]
-    web = None
-    stopping = False
+    settings = options.settings
+    runtime.prepare(settings)
+    env = child_env(settings)
+    progs = programs(options)
 
     def on_signal(signum, frame):  # noqa: ARG001
-        nonlocal stopping
-        stopping = True
+        raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(f"Starting the assistant (logs: {settings.log_dir}/)", flush=True)
+    supervisor = Supervisor(settings, progs, env)
     try:
-        wait_for_http(f"http://127.0.0.1:{action_port}/health", timeout=options.startup_timeout, process=actions)
-        print(f"Action server ready on http://127.0.0.1:{action_port}", flush=True)
+        for program in progs:
+            started = time.monotonic()
+            wait_for_http(program.ready_url, timeout=options.startup_timeout, process=supervisor.process)
+            print(f"  {program.label} ready ({time.monotonic() - started:.0f} s)", flush=True)
         if options.shell:
-            # The shell needs the terminal: it runs in the foreground and ends the session.
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            return subprocess.call(rasa_command(options), cwd=PROJECT_ROOT, env=env)
-        rasa = subprocess.Popen(rasa_command(options), cwd=PROJECT_ROOT, env=env, start_new_session=True)
-        processes.append(rasa)
-        wait_for_http(f"http://127.0.0.1:{rasa_port}/webhooks/rest/", timeout=options.startup_timeout, process=rasa)
-        web = start_web(options.settings)
-        print(f"Demo clinic page with the chat widget: http://{options.settings.web_interface}:{web.server_address[1]}/",
-              flush=True)
-        print(
-            f"Assistant ready: POST messages to http://127.0.0.1:{rasa_port}/webhooks/rest/webhook "
-            "(Ctrl-C stops it)",
-            flush=True,
-        )
-        while not stopping and all(p.poll() is None for p in processes):
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the shell owns Ctrl-C; stop everything after it
+            command = [sys.executable, "-m", "bot.rasa_main", "shell", "--model", str(options.model),
+                       "--endpoints", str(endpoints_for(options)), "--port", str(settings.rasa_port)]
+            return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
+        web = f"http://{settings.web_interface}:{settings.web_port}"
+        print(f"Demo clinic page with the chat widget: {web}/", flush=True)
+        print(f"Health of every service: {web}/health", flush=True)
+        print(f"Assistant ready: POST messages to http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook "
+              "(Ctrl-C stops it)", flush=True)
+        while supervisor.process.poll() is None:
             time.sleep(0.5)
-        return 0 if stopping else 1
+        print("The supervisor stopped unexpectedly; see the logs.", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 0
     except (RuntimeError, TimeoutError, OSError) as error:
-        print(f"Could not start the assistant: {error}", file=sys.stderr)
+        print(f"Could not start the assistant: {error}. See {settings.log_dir}/", file=sys.stderr, flush=True)
         return 1
     finally:
-        if web is not None:
-            web.shutdown()
-            web.server_close()
-        _stop(processes)
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        print("Stopping...", flush=True)
+        supervisor.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         print("Assistant stopped.", flush=True)

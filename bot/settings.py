@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     rasa_port: int = Field(5005, env="RASA_PORT", ge=1, le=65535)
     action_server_host: str = Field("127.0.0.1", env="ACTION_SERVER_HOST")
     action_server_port: int = Field(5055, env="ACTION_SERVER_PORT", ge=1, le=65535)
+    # A custom action that takes longer is abandoned and the patient gets the apology.
+    action_timeout_seconds: float = Field(10.0, env="ACTION_TIMEOUT_SECONDS", gt=0, le=300)
     # Longest message a patient may send (longer ones get a polite reply; NLU sees only a prefix).
     message_max_chars: int = Field(500, env="MESSAGE_MAX_CHARS", ge=20, le=10_000)
     # How much of an overlong message is still checked for a crisis (the rest is never read).
@@ -64,8 +66,25 @@ class Settings(BaseSettings):
     twilio_auth_token: str = Field("", env="TWILIO_AUTH_TOKEN", repr=False)
     twilio_api_url: str = Field("https://api.twilio.com", env="TWILIO_API_URL")
     twilio_webhook_url: str = Field("", env="TWILIO_WEBHOOK_URL")
-    # Optional SQLite file for Rasa's tracker store (default: in memory).
+    # Runtime data: conversations (tracker store), logs, the supervisor's socket, generated keys.
+    data_dir: Path = Field(PROJECT_ROOT / "var", env="DATA_DIR")
+    # The SQLite file of Rasa's tracker store (default: conversations.db in DATA_DIR, mode 0600).
     tracker_store_db: str = Field("", env="TRACKER_STORE_DB")
+    # Web chat: which pages may connect (comma-separated origins; default: the demo page), the key
+    # that signs session tokens (default: generated once into DATA_DIR), and how long the widget
+    # keeps a transcript in the browser.
+    webchat_allowed_origins: str = Field("", env="WEBCHAT_ALLOWED_ORIGINS")
+    webchat_session_key: str = Field("", env="WEBCHAT_SESSION_KEY", repr=False)
+    widget_transcript_hours: float = Field(24.0, env="WIDGET_TRANSCRIPT_HOURS", ge=0, le=24 * 30)
+    # Limits before work: the largest request body (every HTTP route and socket.io message), the
+    # longest sender id, and token-bucket rate limits (messages per minute and burst) per sender
+    # and per client address. The defaults never touch a real patient's pace.
+    request_max_bytes: int = Field(64 * 1024, env="REQUEST_MAX_BYTES", ge=1024, le=10 * 1024 * 1024)
+    sender_max_chars: int = Field(128, env="SENDER_MAX_CHARS", ge=8, le=1024)
+    rate_per_sender_per_minute: float = Field(30.0, env="RATE_PER_SENDER_PER_MINUTE", gt=0)
+    rate_per_sender_burst: int = Field(12, env="RATE_PER_SENDER_BURST", ge=1)
+    rate_per_address_per_minute: float = Field(300.0, env="RATE_PER_ADDRESS_PER_MINUTE", gt=0)
+    rate_per_address_burst: int = Field(60, env="RATE_PER_ADDRESS_BURST", ge=1)
 
     class Config:
         case_sensitive = True
@@ -86,6 +105,25 @@ class Settings(BaseSettings):
         if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
         return value
+
+    @validator("data_dir")
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @property
+    def tracker_store_path(self) -> Path:
+        return Path(self.tracker_store_db) if self.tracker_store_db else self.data_dir / "conversations.db"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_dir / "log"
+
+    @property
+    def allowed_origins(self) -> list:
+        """Pages whose widget may open a web chat (the demo page's own origins by default)."""
+        if self.webchat_allowed_origins.strip():
+            return [o.strip().rstrip("/") for o in self.webchat_allowed_origins.split(",") if o.strip()]
+        return [f"http://127.0.0.1:{self.web_port}", f"http://localhost:{self.web_port}"]
 
     def clinic_values(self) -> Dict[str, str]:
         """The values every domain response may use (filled by bot.nlg.ClinicResponses)."""

@@ -1,31 +1,35 @@
-"""Serves the chat widget's assets and a demo clinic page that embeds it.
+"""The project's web server: the chat widget's files, a demo clinic page that embeds it, and
+the health of the whole assistant (``python -m bot.web``; supervised by ``python -m bot serve``).
 
 The widget's files come from this project (``web/widget``) and socket.io-client from
 ``web/node_modules`` (installed by the set-up with ``npm ci``), so no page needs a
-third-party CDN. ``widget-config.json`` carries the server-side settings the widget
-must agree with: the message length limit and the short disclaimer from domain.yml.
+third-party CDN. ``widget-config.json`` carries the server-side settings the widget must agree
+with: the message length limit, how long it may keep a transcript, and the short disclaimer
+from domain.yml. ``/health`` asks every service of the assistant and answers 200 only when all
+of them answer.
 """
 from __future__ import annotations
 
-import argparse
+import asyncio
 import html
 import json
 import secrets
-import threading
-from dataclasses import dataclass
-from functools import lru_cache
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Optional, Tuple
 from urllib.parse import urlsplit
 
-import yaml
+from sanic import Sanic, response
+from sanic.exceptions import SanicException
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.wording import response_text
 
 WEB_ROOT = PROJECT_ROOT / "web"
 SOCKET_IO_CLIENT = WEB_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
+MAX_REQUEST_BYTES = 16 * 1024  # nothing here takes a body larger than a login form
 
 STATIC: Dict[str, Tuple[Path, str]] = {
     "/widget/clinic-chat.js": (WEB_ROOT / "widget" / "clinic-chat.js", "text/javascript; charset=utf-8"),
@@ -33,6 +37,7 @@ STATIC: Dict[str, Tuple[Path, str]] = {
     "/widget/vendor/socket.io.min.js": (SOCKET_IO_CLIENT, "text/javascript; charset=utf-8"),
     "/demo/demo.css": (WEB_ROOT / "demo" / "demo.css", "text/css; charset=utf-8"),
 }
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Cache-Control": "no-cache"}
 
 
 @dataclass(frozen=True)
@@ -40,17 +45,14 @@ class WebOptions:
     server_url: str  # where the widget finds Rasa's socket.io channel
     clinic_name: str
     max_chars: int
+    transcript_hours: float = 24.0
     primary_color: str = "#0b5d7a"
-
-
-@lru_cache(maxsize=1)
-def short_disclaimer() -> str:
-    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
-    return domain["responses"]["utter_disclaimer_short"][0]["text"]
+    services: Dict[str, str] = field(default_factory=dict)  # name -> health URL, for /health
 
 
 def widget_config(options: WebOptions) -> dict:
-    return {"maxLength": options.max_chars, "text": {"disclaimer": short_disclaimer()}}
+    return {"maxLength": options.max_chars, "transcriptHours": options.transcript_hours,
+            "text": {"disclaimer": response_text("utter_disclaimer_short")}}
 
 
 def _script_json(value: object) -> str:
@@ -75,95 +77,94 @@ def demo_page(options: WebOptions, nonce: str) -> str:
     )
 
 
-def make_handler(options: WebOptions) -> type:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "clinic-web"
-        sys_version = ""
+async def _answers(url: str) -> bool:
+    import aiohttp
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            path = urlsplit(self.path).path
-            if path in ("/", "/index.html"):
-                nonce = secrets.token_urlsafe(16)
-                csp = (
-                    "default-src 'self'; "
-                    f"script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
-                    f"connect-src 'self' {_origins(options.server_url)}; "
-                    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-                )
-                self._send(demo_page(options, nonce).encode(), "text/html; charset=utf-8", {"Content-Security-Policy": csp})
-            elif path == "/widget/widget-config.json":
-                self._send(json.dumps(widget_config(options)).encode(), "application/json",
-                           {"Access-Control-Allow-Origin": "*"})
-            elif path in STATIC:
-                file, content_type = STATIC[path]
-                try:
-                    body = file.read_bytes()
-                except FileNotFoundError:
-                    self._error(HTTPStatus.NOT_FOUND)
-                    return
-                self._send(body, content_type, {})
-            else:
-                self._error(HTTPStatus.NOT_FOUND)
-
-        def do_HEAD(self) -> None:  # noqa: N802
-            self._error(HTTPStatus.METHOD_NOT_ALLOWED)
-
-        def _error(self, status: HTTPStatus) -> None:
-            self._send(status.phrase.encode(), "text/plain; charset=utf-8", {}, status)
-
-        def _send(self, body: bytes, content_type: str, headers: Dict[str, str], status: HTTPStatus = HTTPStatus.OK) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Referrer-Policy", "no-referrer")
-            self.send_header("Cache-Control", "no-cache")
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet by default
-            pass
-
-    return Handler
-
-
-def default_options(server_url: Optional[str] = None) -> WebOptions:
-    settings = get_settings()
-    return WebOptions(server_url=server_url or settings.widget_server_url, clinic_name=settings.clinic_name,
-                      max_chars=settings.message_max_chars)
-
-
-def make_server(*, host: str, port: int, options: WebOptions) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer((host, port), make_handler(options))
-    server.daemon_threads = True
-    return server
-
-
-def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
-    thread = threading.Thread(target=server.serve_forever, name="web", daemon=True)
-    thread.start()
-    return thread
-
-
-def main(argv: Optional[list] = None) -> int:
-    parser = argparse.ArgumentParser(description="Serve the chat widget and the demo clinic page.")
-    settings = get_settings()
-    parser.add_argument("--host", default=settings.web_interface)
-    parser.add_argument("--port", type=int, default=settings.web_port)
-    parser.add_argument("--server-url", default=settings.widget_server_url, help="the assistant's (Rasa's) URL")
-    args = parser.parse_args(argv)
-    server = make_server(host=args.host, port=args.port, options=default_options(args.server_url))
-    print(f"Demo clinic page with the chat widget: http://{args.host}:{server.server_address[1]}/", flush=True)
     try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+        timeout = aiohttp.ClientTimeout(total=3)
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(url) as reply:
+            return reply.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
+
+
+def create_app(options: WebOptions, name: str = "clinic_web") -> Sanic:
+    app = Sanic(name, configure_logging=False)
+    app.config.REQUEST_MAX_SIZE = MAX_REQUEST_BYTES
+    app.config.KEEP_ALIVE_TIMEOUT = 5
+
+    @app.get("/")
+    async def demo(_: Request) -> HTTPResponse:
+        nonce = secrets.token_urlsafe(16)
+        csp = (
+            "default-src 'self'; "
+            f"script-src 'self' 'nonce-{nonce}'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {_origins(options.server_url)}; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        )
+        return response.html(demo_page(options, nonce), headers={"Content-Security-Policy": csp})
+
+    @app.get("/widget/widget-config.json")
+    async def config(_: Request) -> HTTPResponse:
+        return response.json(widget_config(options), headers={"Access-Control-Allow-Origin": "*"})
+
+    async def static(request: Request) -> HTTPResponse:
+        file, content_type = STATIC[request.path]
+        try:
+            body = file.read_bytes()
+        except FileNotFoundError:
+            return response.text("Not Found", status=404)
+        return response.raw(body, content_type=content_type)
+
+    for path in STATIC:
+        app.add_route(static, path, methods=["GET"], name=f"static_{path.strip('/').replace('/', '_').replace('.', '_')}")
+
+    @app.get("/health")
+    async def health(_: Request) -> HTTPResponse:
+        names = list(options.services)
+        results = await asyncio.gather(*(_answers(options.services[n]) for n in names))
+        status = {name: ("ok" if ok else "down") for name, ok in zip(names, results)}
+        healthy = all(results)
+        return response.json({"status": "ok" if healthy else "degraded", "services": status},
+                             status=200 if healthy else 503)
+
+    @app.on_response
+    async def headers(_: Request, reply: HTTPResponse) -> None:
+        for key, value in SECURITY_HEADERS.items():
+            reply.headers.setdefault(key, value)
+
+    @app.exception(SanicException)
+    async def plain_error(_: Request, error: SanicException) -> HTTPResponse:
+        status = getattr(error, "status_code", 500) or 500
+        return response.text({404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large"}.get(status, "Error"),
+                             status=status)
+
+    return app
+
+
+def service_health_urls(settings: Settings) -> Dict[str, str]:
+    """What /health asks: the Rasa server(s) and the action server."""
+    return {
+        "rasa": f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/",
+        "actions": f"http://127.0.0.1:{settings.action_server_port}/health",
+    }
+
+
+def default_options(settings: Optional[Settings] = None) -> WebOptions:
+    settings = settings or get_settings()
+    return WebOptions(server_url=settings.widget_server_url, clinic_name=settings.clinic_name,
+                      max_chars=settings.message_max_chars, transcript_hours=settings.widget_transcript_hours,
+                      services=service_health_urls(settings))
+
+
+def main() -> None:
+    from bot.logs import configure_logging
+
+    configure_logging("web")
+    settings = get_settings()
+    app = create_app(default_options(settings))
+    app.run(host=settings.web_interface, port=settings.web_port, workers=1, access_log=False, motd=False)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

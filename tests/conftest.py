@@ -148,9 +148,56 @@ def trained_model(built_project) -> Path:
 
 
 @pytest.fixture(scope="session")
-def running_assistant(trained_model, tmp_path_factory):
-    """Both real servers, started by the real launcher (`python -m bot serve`)."""
-    from bot.harness import start_assistant
+def telegram_api():
+    from tests.clients import TOKEN
+    from tests.standins import TelegramBotApi
 
-    with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log") as running:
+    api = TelegramBotApi(TOKEN)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def twilio_api():
+    from tests.clients import ACCOUNT, AUTH
+    from tests.standins import TwilioApi
+
+    api = TwilioApi(ACCOUNT, AUTH)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="session")
+def running_assistant(trained_model, telegram_api, twilio_api, tmp_path_factory):
+    """The whole assistant, started by the real launcher (`python -m bot serve`) under its
+    supervisor, with every channel on: REST, web chat, and Telegram and Twilio against local
+    stand-ins of their APIs. Shared by every end-to-end test (one start per run)."""
+    from bot.harness import start_assistant
+    from tests.clients import phone_env
+
+    with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log",
+                         extra_env=phone_env(telegram_api, twilio_api)) as running:
         yield running
+
+
+@pytest.fixture
+def healthy_assistant(running_assistant):
+    """The shared assistant, and afterwards every service answering again (for tests that
+    stop or kill one of its processes)."""
+    yield running_assistant
+    running_assistant.supervisorctl("start", "all")
+    wait_until(lambda: running_assistant.health().get("status") == "ok", timeout=180,
+               what="every service to be healthy again")
+
+
+def wait_until(condition, *, timeout: float, what: str, interval: float = 0.2):
+    """Poll ``condition`` until it is true (returning its value) or fail after ``timeout``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -55,14 +55,19 @@ class StandIn:
         with self._lock:
             return [c for c in self.calls if all(str(c.get(k)) == str(v) for k, v in match.items())]
 
+    TEXT_FIELD = "text"
+
     def wait_for(self, count: int, timeout: float = 30, **match: Any) -> List[Dict[str, Any]]:
-        """The matching calls once there are at least ``count`` (and the stream has settled)."""
+        """The matching calls once there are at least ``count`` and the last one ends a reply
+        (the disclaimer or a channel notice is always the last message of a turn)."""
+        from tests.clients import ends_reply
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             calls = self.recorded(**match)
-            if len(calls) >= count:
-                time.sleep(0.3)  # let the rest of the turn arrive
-                return self.recorded(**match)
+            last = calls[-1] if calls else {}
+            if len(calls) >= count and (self.TEXT_FIELD not in last or ends_reply(str(last[self.TEXT_FIELD]))):
+                return calls
             time.sleep(0.05)
         raise AssertionError(f"expected {count} calls matching {match}, got {self.recorded(**match)}")
 
@@ -103,6 +108,8 @@ class TelegramBotApi(StandIn):
 
 
 class TwilioApi(StandIn):
+    TEXT_FIELD = "Body"
+
     """POST /2010-04-01/Accounts/<sid>/Messages.json with HTTP basic auth, form parameters."""
 
     def __init__(self, account_sid: str, auth_token: str) -> None:

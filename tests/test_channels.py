@@ -9,7 +9,6 @@ import urllib.request
 import pytest
 
 from bot.channels.guard import NOT_TEXT, SCREEN, TOO_LONG, Incoming, button_payloads, screen
-from bot.web import WebOptions, make_server, serve_in_thread
 
 
 @pytest.mark.parametrize(
@@ -47,14 +46,30 @@ def test_screened_intents_are_in_the_domain(domain_dict):
     assert "message_too_long" in domain_dict["intents"]
 
 
-@pytest.fixture
-def web():
-    server = make_server(host="127.0.0.1", port=0, options=WebOptions(
-        server_url="http://127.0.0.1:5999", clinic_name="Sunny <Clinic>", max_chars=321))
-    serve_in_thread(server)
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """The project's web server (`python -m bot.web`) with a clinic name that needs escaping."""
+    import os
+    import subprocess
+    import sys
+
+    from bot.harness import free_port
+    from bot.serve import wait_for_http
+    from bot.settings import PROJECT_ROOT
+
+    port = free_port()
+    env = {**os.environ, "WEB_PORT": str(port), "CLINIC_NAME": "Sunny <Clinic>", "MESSAGE_MAX_CHARS": "321",
+           "WIDGET_SERVER_URL": "http://127.0.0.1:5999", "DATA_DIR": str(tmp_path_factory.mktemp("web")),
+           "RASA_PORT": str(free_port()), "ACTION_SERVER_PORT": str(free_port())}
+    process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/widget/widget-config.json", timeout=60, process=process)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def get(url):
@@ -86,9 +101,15 @@ def test_widget_assets_are_served_locally(web):
         assert status == 200 and len(body) > 1000, path
     status, headers, body = get(web + "/widget/widget-config.json")
     config = json.loads(body)
-    assert config["maxLength"] == 321
+    assert config["maxLength"] == 321 and config["transcriptHours"] == 24
     assert config["text"]["disclaimer"] == "General information only, not medical advice."
     assert headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_health_reports_each_service(web):
+    status, _, body = get(web + "/health")
+    assert status == 503  # neither the Rasa server nor the action server runs for this web server
+    assert json.loads(body) == {"status": "degraded", "services": {"rasa": "down", "actions": "down"}}
 
 
 @pytest.mark.parametrize("path", ["/widget/../bot/settings.py", "/web/widget/clinic-chat.js", "/.git/config", "/nope"])

@@ -16,7 +16,8 @@ from tests.conftest import make_tracker
 
 # Plain responses that rules may send directly: conversational, no health information.
 # Replies that carry no health information: small talk and the channel notices.
-SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities", "utter_message_too_long", "utter_non_text"}
+SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities", "utter_message_too_long", "utter_non_text",
+              "utter_slow_down"}
 
 ACTION_PATHS = [
     (ActionAnswerQuestion, dict(text="which is faster", intent="ask_onset")),

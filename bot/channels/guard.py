@@ -11,18 +11,25 @@
 * Non-text messages (photos, stickers, empty text) become ``/non_text_message``.
 * Text that is not valid Unicode (lone surrogates) is repaired, and client metadata is
   reduced to what the assistant uses.
+* Rate limits (bot/channels/limits.py) are checked before any of that work: ``admit``.
+* Sender ids a client chooses (REST) must be short and plain: ``valid_sender``.
 """
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, FrozenSet, Optional
 
 import yaml
 from rasa.core.channels.channel import UserMessage
-from sanic import Blueprint
 
+from bot.channels.limits import get_limits
 from bot.settings import PROJECT_ROOT, get_settings
+from bot.wording import response_text
+
+logger = logging.getLogger(__name__)
 
 NOT_TEXT = "/non_text_message"
 SCREEN = "screen"  # metadata key read by the crisis layer
@@ -40,16 +47,20 @@ class Incoming:
     metadata: Dict[str, Any] = field(default_factory=dict)
 
 
+GREET = "/greet"  # the web widget says hello for the patient when the chat is opened
+
+
 @lru_cache(maxsize=1)
 def button_payloads() -> FrozenSet[str]:
-    """Every button payload the domain offers: the only shortcuts a button press may send."""
+    """Every button payload the domain offers (and the widget's greeting): the only shortcuts a
+    button press may send."""
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     return frozenset(
         str(button["payload"])
         for variants in domain.get("responses", {}).values()
         for variant in variants
         for button in variant.get("buttons") or ()
-    )
+    ) | {GREET}
 
 
 def as_text(text: str) -> str:
@@ -84,17 +95,25 @@ def screen_message(message: UserMessage) -> UserMessage:
     return message
 
 
-def screened(on_new_message: OnNewMessage) -> OnNewMessage:
-    """Wrap Rasa's message handler so every message is screened first."""
-
-    async def handler(message: UserMessage) -> Any:
-        return await on_new_message(screen_message(message))
-
-    return handler
+_SENDER = re.compile(r"[A-Za-z0-9._:@-]+")
 
 
-class Screened:
-    """Mixin for one of Rasa's input channels: every message is screened before Rasa sees it."""
+def valid_sender(sender: Any) -> bool:
+    """A conversation id chosen by a client: 1 to SENDER_MAX_CHARS characters of A-Z a-z 0-9 . _ : @ -"""
+    return (isinstance(sender, str) and 0 < len(sender) <= get_settings().sender_max_chars
+            and _SENDER.fullmatch(sender) is not None)
 
-    def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
-        return super().blueprint(screened(on_new_message))  # type: ignore[misc]
+
+async def admit(message: UserMessage, *, address: Optional[str] = None) -> bool:
+    """Rate limits for this message's client address and sender, before any other work. On the
+    first refusal in a row the patient is asked to slow down (later ones are dropped silently)."""
+    limits = get_limits()
+    for decision in (limits.for_address(address), limits.for_sender(message.input_channel or "", message.sender_id)):
+        if decision.allowed:
+            continue
+        logger.warning("rate limit: a message was refused", extra={"channel": message.input_channel})
+        if decision.first_refusal and message.output_channel is not None:
+            await message.output_channel.send_text_message(
+                message.sender_id, response_text("utter_slow_down", message.input_channel or ""))
+        return False
+    return True

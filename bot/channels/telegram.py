@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, screen_message
+from bot.channels.guard import BUTTON, OnNewMessage, admit, screen_message
 from bot.channels.messaging import PhoneChannel, split_message, telegram_html
 from bot.settings import Settings
 
@@ -75,18 +75,26 @@ class TelegramReplies(OutputChannel):
         await self._send(parts[-1], reply_markup=keyboard)
 
 
+def _chat_id(message: Any) -> Optional[int]:
+    chat = message.get("chat") if isinstance(message, dict) else None
+    chat_id = chat.get("id") if isinstance(chat, dict) else None
+    return chat_id if isinstance(chat_id, int) and not isinstance(chat_id, bool) else None
+
+
 def read_update(update: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """(chat id, text for Rasa, callback query id) of an update, or None for updates we ignore."""
+    """(chat id, text for Rasa, callback query id) of an update, or None for updates we ignore
+    (including malformed ones: any field of the wrong type)."""
     callback = update.get("callback_query")
     if isinstance(callback, dict):
-        chat = ((callback.get("message") or {}).get("chat") or {}).get("id")
-        if chat is None:
+        chat = _chat_id(callback.get("message"))
+        data, callback_id = callback.get("data"), callback.get("id")
+        if chat is None or not isinstance(callback_id, str):
             return None
-        return {"chat_id": chat, "text": callback.get("data"), "callback_id": callback.get("id")}
+        return {"chat_id": chat, "text": data if isinstance(data, str) else None, "callback_id": callback_id}
     for kind in ("message", "edited_message"):
         message = update.get(kind)
         if isinstance(message, dict):
-            chat = (message.get("chat") or {}).get("id")
+            chat = _chat_id(message)
             if chat is None:
                 return None
             text = message.get("text") if kind == "message" else None
@@ -121,14 +129,16 @@ class TelegramInput(PhoneChannel):
                 update = request.json
             except Exception:  # noqa: BLE001 - malformed JSON from the network
                 update = None
-            if not isinstance(update, dict) or "update_id" not in update:
-                return response.json({"error": "bad request"}, status=400)
-            if not self._seen.first_time(update["update_id"]):
+            incoming = read_update(update) if isinstance(update, dict) else None
+            if incoming is None or not isinstance(update.get("update_id"), int):
+                # Telegram resends anything but a 200: a malformed or unsupported update is
+                # acknowledged and dropped, never retried for ever.
+                logger.info("telegram: an update without a usable message was ignored")
+                return response.json({"status": "ignored"})
+            if not self._seen.first_time(update["update_id"]):  # marked only now, as the turn is accepted
                 logger.info("telegram: duplicate update ignored")
                 return response.json({"status": "duplicate"})
-            incoming = read_update(update)
-            if incoming is not None:
-                self._turns.start(self._turn(incoming, on_new_message))
+            self._turns.start(self._turn(incoming, on_new_message))
             return response.json({"status": "ok"})
 
         return self.webhook_blueprint(receive)
@@ -141,7 +151,8 @@ class TelegramInput(PhoneChannel):
         metadata = {BUTTON: True} if incoming["callback_id"] else None
         message = UserMessage(incoming["text"], TelegramReplies(bot, incoming["chat_id"]), sender,
                               input_channel=self.name(), metadata=metadata)
-        await on_new_message(screen_message(message))
+        if await admit(message):
+            await on_new_message(screen_message(message))
         logger.info("telegram: answered an update")
 
 

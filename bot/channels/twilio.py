@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, screen_message
+from bot.channels.guard import BUTTON, OnNewMessage, admit, screen_message
 from bot.channels.messaging import PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
 from bot.settings import Settings
 
@@ -95,6 +95,19 @@ class TwilioReplies(OutputChannel):
         await self._send(f"{self._format(text)}\n{options}")
 
 
+def plausible_signature(signature: str) -> bool:
+    """Twilio signs with HMAC-SHA1: 28 characters of base64."""
+    import binascii
+    from base64 import b64decode
+
+    if len(signature) != 28:
+        return False
+    try:
+        return len(b64decode(signature, validate=True)) == 20
+    except (binascii.Error, ValueError):
+        return False
+
+
 def read_post(body: bytes) -> Dict[str, str]:
     """Twilio's form post, blank values kept: the signature covers them (e.g. an empty Body)."""
     from urllib.parse import parse_qs
@@ -135,6 +148,11 @@ class TwilioInput(PhoneChannel):
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         async def receive(request: Request) -> HTTPResponse:
+            if not plausible_signature(request.headers.get("X-Twilio-Signature", "")):
+                # Unsigned requests are refused before their body is read (and Sanic has already
+                # refused any body over REQUEST_MAX_BYTES).
+                logger.warning("twilio: rejected a request without a signature")
+                return response.json({"error": "forbidden"}, status=403)
             form = read_post(request.body)
             if not self._signed(request, form):
                 logger.warning("twilio: rejected a request without a valid signature")
@@ -158,5 +176,6 @@ class TwilioInput(PhoneChannel):
         replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
         message = UserMessage(chosen or text, replies, conversation, input_channel=self.name(),
                               metadata={BUTTON: True} if chosen else None)
-        await on_new_message(screen_message(message))
+        if await admit(message):
+            await on_new_message(screen_message(message))
         logger.info("twilio: answered a message")

@@ -4,9 +4,10 @@
  *   <script src="https://assistant.example/widget/clinic-chat.js"></script>
  *   <script>ClinicChat.init({server: "https://assistant.example", clinic: "Example Clinic", colors: {primary: "#0b5d7a"}});</script>
  *
- * It talks to the assistant over Rasa's socket.io channel (session persistence on), loads
- * socket.io-client and its own stylesheet from where this script came from (no CDN), and keeps
- * the conversation in localStorage so it survives reloads. Every text is put in the page with
+ * It talks to the assistant over socket.io (the server issues the session and a token that
+ * proves it), loads socket.io-client and its own stylesheet from where this script came from
+ * (no CDN), and keeps the conversation in localStorage so it survives reloads - for at most
+ * transcriptHours (24 by default, from widget-config.json); "Start over" removes it. Every text is put in the page with
  * textContent / createElement, never innerHTML: a reply or an echoed message containing HTML
  * shows as text.
  */
@@ -186,12 +187,22 @@
       save: function (state) {
         memory = state;
         try { window.localStorage.setItem(key, JSON.stringify(state)); } catch (e) { /* private mode: memory only */ }
+      },
+      clear: function () {
+        memory = null;
+        try { window.localStorage.removeItem(key); } catch (e) { /* nothing stored */ }
       }
     };
   }
 
+  // The server issues the session (an id and a token that proves it is ours); until then: none.
   function freshState() {
-    return { sessionId: randomId(), messages: [], open: false, unread: 0, greeted: false };
+    return { sessionId: null, token: null, messages: [], open: false, unread: 0, greeted: false, savedAt: Date.now() };
+  }
+
+  // A transcript older than the clinic's limit (widget-config.json, 24 h by default) is dropped.
+  function expired(state, hours) {
+    return !state || typeof state.savedAt !== "number" || Date.now() - state.savedAt > hours * 3600 * 1000;
   }
 
   // ---- the widget ------------------------------------------------------------------------------
@@ -202,8 +213,13 @@
     this.clinic = options.clinic || "the clinic";
     this.text = Object.assign({}, TEXT, options.text || {});
     this.maxLength = options.maxLength || 500;
+    this.transcriptHours = typeof options.transcriptHours === "number" ? options.transcriptHours : 24;
     this.store = makeStore(STORAGE_PREFIX + this.server);
-    this.state = this.store.load() || freshState();
+    this.state = this.store.load();
+    if (expired(this.state, this.transcriptHours)) {
+      this.store.clear();
+      this.state = freshState();
+    }
     this.state.messages = (this.state.messages || []).filter(function (m) { return m && typeof m.text === "string"; });
     this.socket = null;
     this.ready = false;
@@ -304,10 +320,21 @@
         reconnectionDelay: 500,
         reconnectionDelayMax: 4000
       });
-      self.socket.on("connect", function () {
-        self.socket.emit("session_request", { session_id: self.state.sessionId });
-      });
-      self.socket.on("session_confirm", function () {
+      var requestSession = function () {
+        self.socket.emit("session_request", { session_id: self.state.sessionId, token: self.state.token });
+      };
+      self.socket.on("connect", requestSession);
+      self.socket.on("session_required", requestSession);
+      self.socket.on("session_confirm", function (data) {
+        if (!data || typeof data.session_id !== "string") return;
+        if (self.state.sessionId && data.session_id !== self.state.sessionId) {
+          // The server did not resume our conversation (e.g. its key changed): start afresh,
+          // so the transcript shown matches what the assistant knows.
+          self.resetTranscript(true);
+        }
+        self.state.sessionId = data.session_id;
+        self.state.token = data.token;
+        self.save();
         self.ready = true;
         self.root.setAttribute("data-connected", "true");
         self.setStatus("");
@@ -344,9 +371,11 @@
     this.send(text, text);
   };
 
-  // payload goes to the assistant; display (if any) is what the patient sees as their message.
-  Widget.prototype.send = function (payload, display) {
-    var message = { id: randomId(), from: "user", text: display || "", payload: payload, hidden: !display, status: "pending" };
+  // payload goes to the assistant; display (if any) is what the patient sees as their message;
+  // button: a suggested question was pressed (its payload is a shortcut the server accepts).
+  Widget.prototype.send = function (payload, display, button) {
+    var message = { id: randomId(), from: "user", text: display || "", payload: payload, hidden: !display,
+                    button: !!button, status: "pending" };
     this.clearQuickReplies();
     this.state.messages.push(message);
     if (!message.hidden) this.renderMessage(message);
@@ -362,7 +391,7 @@
     }
     this.state.messages.forEach(function (m) {
       if (m.status !== "pending") return;
-      self.socket.emit("user_uttered", { message: m.payload, session_id: self.state.sessionId });
+      self.socket.emit("user_uttered", m.button ? { message: m.payload, metadata: { button: true } } : { message: m.payload });
       m.status = "sent";
       self.markStatus(m);
       self.waitForReply();
@@ -445,7 +474,7 @@
       message.buttons.forEach(function (button) {
         var node = el("button", { type: "button", className: "cc-quick-reply", text: button.title });
         node.addEventListener("click", function () {
-          self.send(button.payload, button.title);
+          self.send(button.payload, button.title, true);
           self.input.focus();
         });
         group.appendChild(node);
@@ -500,7 +529,7 @@
     this.connect();
     if (!this.state.greeted) {
       this.state.greeted = true;
-      this.send("/greet", null);
+      this.send("/greet", null, true);
     }
     this.fitViewport();
     this.scrollToEnd();
@@ -516,24 +545,32 @@
     this.launcher.focus();
   };
 
-  Widget.prototype.startOver = function () {
+  // A new, empty conversation (the old transcript is removed from this browser); carry: messages
+  // typed while offline are sent in the new conversation.
+  Widget.prototype.resetTranscript = function (carry) {
     clearTimeout(this.replyTimer);
     this.typing.hidden = true;
     this.setStatus("");
-    this.state = freshState();
-    this.state.open = true;
+    var pending = carry ? this.state.messages.filter(function (m) { return m.status === "pending" && !m.hidden; }) : [];
+    this.store.clear();
+    this.state = Object.assign(freshState(), { open: this.state.open, greeted: true });
     this.log.textContent = "";
-    this.save();
+    this.send("/greet", null, true);
+    var self = this;
+    pending.forEach(function (m) { self.send(m.payload, m.text, m.button); });
+  };
+
+  Widget.prototype.startOver = function () {
     if (this.socket && this.ready) {
-      this.ready = false;
-      this.socket.emit("session_request", { session_id: this.state.sessionId });
+      this.ready = false;  // nothing is sent until the new session is confirmed
+      this.socket.emit("session_request", {});  // the server issues a new session
     }
-    this.state.greeted = true;
-    this.send("/greet", null);
+    this.resetTranscript(false);
     this.input.focus();
   };
 
   Widget.prototype.save = function () {
+    this.state.savedAt = Date.now();
     this.store.save(this.state);
   };
 

@@ -1,0 +1,50 @@
+"""The assistant's runtime data folder (DATA_DIR, ``var/`` by default).
+
+    var/conversations.db   Rasa's tracker store (SQLite, mode 0600): conversations survive restarts
+    var/log/               one log file per process (JSON lines, no patient text)
+    var/run/               the supervisor's configuration and control socket
+    var/secrets/           keys generated on first use (mode 0600) when not given in the environment
+
+Everything here is created owner-only: the folder 0700, files 0600.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from bot.settings import Settings
+
+
+def private_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty and owner-only if it does not exist; tighten it if it does."""
+    private_dir(path.parent)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+    os.chmod(path, 0o600)
+    return path
+
+
+def prepare(settings: Settings) -> None:
+    """The data folder, its log and run folders, and the tracker store file, all owner-only."""
+    private_dir(settings.data_dir)
+    private_dir(settings.log_dir)
+    private_dir(settings.data_dir / "run")
+    private_file(settings.tracker_store_path)
+
+
+def secret(settings: Settings, name: str) -> str:
+    """A key generated once and kept in DATA_DIR/secrets/<name>.key (owner-only)."""
+    path = settings.data_dir / "secrets" / f"{name}.key"
+    private_dir(path.parent)
+    if not path.exists() or not path.read_text(encoding="utf-8").strip():
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_hex(32))
+    return path.read_text(encoding="utf-8").strip()

@@ -1,0 +1,25 @@
+"""Patient-facing wording that the channels send without a Rasa turn (a rate-limit notice, the
+widget's short disclaimer): read from the domain's responses, so it lives in domain.yml like
+every other reply."""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Dict, List
+
+import yaml
+
+from bot.settings import PROJECT_ROOT
+
+
+@lru_cache(maxsize=1)
+def _responses() -> Dict[str, List[dict]]:
+    return yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
+
+
+def response_text(name: str, channel: str = "") -> str:
+    """The text of a domain response: the variant for ``channel`` if there is one, else the first."""
+    variants = _responses()[name]
+    for variant in variants:
+        if channel and variant.get("channel") == channel:
+            return variant["text"]
+    return next(v["text"] for v in variants if not v.get("channel"))

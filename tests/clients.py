@@ -1,0 +1,224 @@
+"""Talking to the running assistant as each channel's clients do: REST, web chat (socket.io),
+Telegram and Twilio (through the local stand-ins of their APIs in tests/standins.py).
+
+Each ``ask`` sends one message and waits until its reply has arrived - the event, not a sleep:
+every reply ends with the disclaimer or one of the channel notices - and returns the texts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from itertools import count
+from typing import Any, Dict, List, Optional, Tuple
+
+from twilio.request_validator import RequestValidator
+
+from bot.wording import response_text
+
+TOKEN = "123456789:TEST-token-for-the-stand-in"
+SECRET = "telegram-webhook-secret-0123456789"
+ACCOUNT = "AC" + "0" * 32
+AUTH = "twilio-auth-token-for-tests"
+ID_KEY = "pseudonym-key-for-tests"
+CLINIC_NUMBER = "+15557654321"
+SHORT_DISCLAIMER = "General information only, not medical advice."
+LONG_DISCLAIMER = "not medical advice"
+# The last message of every reply: the disclaimer, or a reply that carries no health information
+# (small talk and the channels' notices), recognised by the start of its domain text.
+_NO_DISCLAIMER = ("utter_thanks", "utter_goodbye", "utter_iamabot", "utter_message_too_long", "utter_non_text",
+                  "utter_slow_down")
+REPLY_ENDS = (LONG_DISCLAIMER, SHORT_DISCLAIMER) + tuple(response_text(name)[:30] for name in _NO_DISCLAIMER)
+
+update_ids = count(1000)
+message_sids = count(1)
+chat_ids = count(500_000)
+phone_numbers = count(5_550_100_000)
+
+
+def post(url: str, body: bytes, headers: Dict[str, str], timeout: float = 60) -> Tuple[int, str]:
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def ends_reply(text: str) -> bool:
+    return any(marker in text for marker in REPLY_ENDS)
+
+
+# ---- REST ------------------------------------------------------------------------------------------
+
+def rest_ask(assistant, sender: str, text: str) -> List[str]:
+    return [m.get("text", "") for m in assistant.say(sender, text)]
+
+
+# ---- web chat (socket.io) --------------------------------------------------------------------------
+
+class WebChat:
+    """A web chat client, as the widget: session request, messages, replies (python-socketio)."""
+
+    def __init__(self, assistant, *, origin: Optional[str] = None) -> None:
+        self.url = f"http://127.0.0.1:{assistant.rasa_port}"
+        self.origin = origin if origin is not None else assistant.web_url.rstrip("/")
+        self.session: Dict[str, str] = {}
+        self.received: List[Dict[str, Any]] = []
+
+    async def connect(self, session_id: Optional[str] = None, token: Optional[str] = None):
+        import socketio
+
+        self.client = socketio.AsyncClient(reconnection=False)
+        self._confirmed = asyncio.Event()
+        self._arrived = asyncio.Event()
+
+        @self.client.on("session_confirm")
+        async def confirmed(data):
+            self.session = data
+            self._confirmed.set()
+
+        @self.client.on("bot_uttered")
+        async def uttered(data):
+            self.received.append(data)
+            self._arrived.set()
+
+        headers = {"Origin": self.origin} if self.origin else {}
+        await self.client.connect(self.url, transports=["websocket"], headers=headers, wait_timeout=20)
+        await self.client.emit("session_request", {"session_id": session_id, "token": token})
+        await asyncio.wait_for(self._confirmed.wait(), 20)
+        return self
+
+    async def ask(self, text: Any, *, button: bool = False, timeout: float = 60) -> List[str]:
+        start = len(self.received)
+        payload: Dict[str, Any] = {"message": text}
+        if button:
+            payload["metadata"] = {"button": True}
+        await self.client.emit("user_uttered", payload)
+        return await self.replies_since(start, timeout=timeout)
+
+    async def replies_since(self, start: int, *, timeout: float = 60) -> List[str]:
+        deadline = time.monotonic() + timeout
+        while True:
+            texts = [m.get("text", "") for m in self.received[start:]]
+            if any(ends_reply(t) for t in texts):
+                return texts
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no complete reply; got {texts}")
+            self._arrived.clear()
+            try:
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+            except asyncio.TimeoutError:
+                pass
+
+    async def close(self) -> None:
+        await self.client.disconnect()
+
+
+def webchat_ask(assistant, texts: List[str]) -> List[List[str]]:
+    """One web chat conversation: each text's reply, in order."""
+
+    async def run():
+        chat = await WebChat(assistant).connect()
+        try:
+            return [await chat.ask(text) for text in texts]
+        finally:
+            await chat.close()
+
+    return asyncio.run(run())
+
+
+# ---- Telegram ---------------------------------------------------------------------------------------
+
+def telegram_url(assistant) -> str:
+    return f"http://127.0.0.1:{assistant.rasa_port}/webhooks/telegram/webhook"
+
+
+def send_update(assistant, update: Dict[str, Any], secret: Optional[str] = SECRET) -> Tuple[int, str]:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Telegram-Bot-Api-Secret-Token"] = secret
+    return post(telegram_url(assistant), json.dumps(update).encode(), headers)
+
+
+def text_update(text: str, chat_id: int, **extra: Any) -> Dict[str, Any]:
+    return {"update_id": next(update_ids), "message": {
+        "message_id": next(update_ids), "date": int(time.time()), "text": text,
+        "chat": {"id": chat_id, "type": "private", "first_name": "Pat"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Pat"}, **extra}}
+
+
+def sent_texts(calls: List[Dict[str, Any]]) -> List[str]:
+    return [c["text"] for c in calls if c["method"] == "sendMessage"]
+
+
+def wait_for_reply(fetch, timeout: float = 60) -> List[str]:
+    """Texts from ``fetch()`` once one of them ends a reply."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        texts = fetch()
+        if any(ends_reply(t) for t in texts):
+            return texts
+        time.sleep(0.05)
+    raise TimeoutError(f"no complete reply; got {fetch()}")
+
+
+def telegram_ask(assistant, telegram_api, texts: List[str], chat_id: Optional[int] = None) -> List[List[str]]:
+    chat_id = chat_id or next(chat_ids)
+    replies = []
+    for text in texts:
+        start = len(sent_texts(telegram_api.recorded(chat_id=chat_id)))
+        status, _ = send_update(assistant, text_update(text, chat_id))
+        assert status == 200
+        replies.append(wait_for_reply(lambda: sent_texts(telegram_api.recorded(chat_id=chat_id))[start:]))
+    return replies
+
+
+# ---- Twilio ----------------------------------------------------------------------------------------
+
+def twilio_url(assistant) -> str:
+    return f"http://127.0.0.1:{assistant.rasa_port}/webhooks/twilio/webhook"
+
+
+def twilio_post(assistant, params: Dict[str, str], *, sign_with: Optional[str] = AUTH,
+                signature: Optional[str] = None) -> Tuple[int, str]:
+    url = twilio_url(assistant)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if signature is None and sign_with is not None:
+        signature = RequestValidator(sign_with).compute_signature(url, params)
+    if signature is not None:
+        headers["X-Twilio-Signature"] = signature
+    return post(url, urllib.parse.urlencode(params).encode(), headers)
+
+
+def sms(body: str, sender: str, **extra: str) -> Dict[str, str]:
+    return {"MessageSid": f"SM{next(message_sids):032x}", "AccountSid": ACCOUNT, "From": sender,
+            "To": CLINIC_NUMBER, "Body": body, "NumMedia": "0", **extra}
+
+
+def bodies(calls: List[Dict[str, Any]]) -> List[str]:
+    return [c["Body"] for c in calls]
+
+
+def twilio_ask(assistant, twilio_api, texts: List[str], sender: Optional[str] = None) -> List[List[str]]:
+    sender = sender or f"+{next(phone_numbers)}"
+    replies = []
+    for text in texts:
+        start = len(twilio_api.recorded(To=sender))
+        status, _ = twilio_post(assistant, sms(text, sender))
+        assert status == 200
+        replies.append(wait_for_reply(lambda: bodies(twilio_api.recorded(To=sender))[start:]))
+    return replies
+
+
+def phone_env(telegram_api, twilio_api) -> Dict[str, str]:
+    """Both phone channels on, against the stand-ins."""
+    return {
+        "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_SECRET_TOKEN": SECRET, "TELEGRAM_API_URL": telegram_api.url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH, "TWILIO_API_URL": twilio_api.url,
+        "CHANNEL_ID_KEY": ID_KEY,
+    }
