@@ -11,7 +11,7 @@ ensure_venv requirements.txt
 ensure_web
 build_knowledge
 cd "$ROOT"
-"$VENV/bin/python" -m bot train >/dev/null
+"$VENV/bin/python" -m bot train --quiet
 case "${1:-serve}" in
   serve) exec "$VENV/bin/python" -m bot serve ;;
   shell) exec "$VENV/bin/python" -m bot shell ;;

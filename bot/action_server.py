@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import logging
 
-from sanic import response
-from sanic.request import Request
-
-from rasa_sdk.endpoint import create_app
-
 logger = logging.getLogger(__name__)
 
+
 def build_app(actions_package: str = "actions"):
+    from rasa_sdk.endpoint import create_app
+    from sanic import response
+    from sanic.request import Request
+
     app = create_app(actions_package, cors_origins=None)
 
-    async def private_error(request: Request, exception: Exception):
+    async def private_error(request: "Request", exception: Exception):
         # Log the kind of failure only: never the tracker, which holds patients' messages.
         logger.error("Action server error %s on %s", type(exception).__name__, request.path)
         return response.json({"error": "internal error"}, status=500)
@@ -31,6 +31,7 @@ def main() -> None:
     from bot.logs import configure_logging
     from bot.settings import get_settings
 
+    configure_logging("actions")  # before rasa-sdk's imports, so their warnings are handled too
     settings = get_settings()
     host, port = settings.action_server_host, settings.action_server_port
     app = build_app()

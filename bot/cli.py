@@ -41,7 +41,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
-    print(ensure_model(force=args.force))
+    model = ensure_model(force=args.force)
+    if not args.quiet:
+        print(model)
     return 0
 
 
@@ -117,6 +119,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub.add_parser("build", help="build the knowledge base and spaCy pipeline")
     train = sub.add_parser("train", help="train the Rasa model when its inputs changed")
     train.add_argument("--force", action="store_true", help="retrain even if the model is current")
+    train.add_argument("--quiet", action="store_true", help="do not print the model's path")
     sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
     sub.add_parser("shell", help="action server + rasa shell")
     explain = sub.add_parser("explain", help="explain the assistant's answers to questions")

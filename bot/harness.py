@@ -19,6 +19,12 @@ from typing import Any, Dict, List, Optional
 from bot.settings import PROJECT_ROOT
 
 
+# For the evaluation and the benchmark: they measure the assistant itself, not its rate limits
+# (a benchmark's one patient talking 100 turns as fast as it can would be throttled).
+NO_RATE_LIMITS = {name: "1000000" for name in (
+    "RATE_PER_SENDER_PER_MINUTE", "RATE_PER_SENDER_BURST", "RATE_PER_ADDRESS_PER_MINUTE", "RATE_PER_ADDRESS_BURST")}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -9,7 +9,8 @@ through structlog's ProcessorFormatter here, and one processor keeps only what i
 * for an exception, its type and the file and line that raised it - never its message, its
   traceback text or frame variables, which can hold what a patient typed.
 
-The same rules apply at every level: DEBUG, INFO, WARNING and ERROR.
+The same rules apply at every level, and LOG_LEVEL=DEBUG lowers the level of the project's own
+loggers only: libraries (Rasa among them) log message texts and parse results at DEBUG.
 """
 from __future__ import annotations
 
@@ -53,6 +54,15 @@ def keep_safe(_: Any, __: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
     return safe
 
 
+def _safe_record(record: logging.LogRecord) -> bool:
+    """Drop libraries' DEBUG records (they hold message texts and parse results) and their
+    deprecation notices (for their developers, not the clinic; several libraries reset the
+    warnings filters, so they are dropped here as well)."""
+    if record.levelno < logging.INFO and not record.name.startswith("bot"):
+        return False
+    return not (record.name == "py.warnings" and "eprecat" in record.getMessage())
+
+
 def configure_logging(process: str, *, level: Optional[str] = None, stream: Optional[TextIO] = None) -> None:
     """JSON lines on ``stream`` (stdout) for this process; replaces every other handler."""
     level_name = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
@@ -75,15 +85,20 @@ def configure_logging(process: str, *, level: Optional[str] = None, stream: Opti
     )
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
+    handler.addFilter(_safe_record)
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(numeric)
+    # DEBUG is for the project's own code only: libraries (Rasa among them) log message texts
+    # and parse results at DEBUG.
+    root.setLevel(max(numeric, logging.INFO))
+    logging.getLogger("bot").setLevel(numeric)
     for name in list(logging.root.manager.loggerDict):
         existing = logging.getLogger(name)
         if existing.handlers:  # Sanic, coloredlogs and others bring their own handlers
             existing.handlers[:] = []
             existing.propagate = True
-    logging.getLogger("rasa").setLevel(numeric)
+    logging.getLogger("rasa").setLevel(max(numeric, logging.INFO))
+    logging.getLogger("twilio").setLevel(max(numeric, logging.WARNING))  # it logs every API request
     # Libraries' deprecation notices are for their developers, not the clinic's logs.
     for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
         warnings.simplefilter("ignore", category)

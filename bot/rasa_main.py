@@ -105,10 +105,13 @@ def configure_logs(command: str) -> None:
 def main() -> None:
     import sys
 
+    command = sys.argv[1] if len(sys.argv) > 1 else "rasa"
+    configure_logs(command)  # before Rasa's imports, so their warnings are logged (or dropped) as JSON too
     import rasa.__main__ as rasa_cli
+    import rasa.utils.io
 
     apply_fixes()
-    command = sys.argv[1] if len(sys.argv) > 1 else "rasa"
+    rasa.utils.io.configure_colored_logging = lambda *args, **kwargs: None  # our JSON lines stay the only format
     rasa_cli.configure_structlog = lambda log_level=None: configure_logs(command)
     rasa_cli.main()
 

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     rate_per_sender_burst: int = Field(12, env="RATE_PER_SENDER_BURST", ge=1)
     rate_per_address_per_minute: float = Field(300.0, env="RATE_PER_ADDRESS_PER_MINUTE", gt=0)
     rate_per_address_burst: int = Field(60, env="RATE_PER_ADDRESS_BURST", ge=1)
+    # Addresses never limited as a whole: this machine (staff tools, or a reverse proxy that does
+    # not pass the client's address on - set SANIC_PROXIES_COUNT behind a proxy). Comma-separated.
+    rate_exempt_addresses: str = Field("127.0.0.1,::1", env="RATE_EXEMPT_ADDRESSES")
 
     class Config:
         case_sensitive = True

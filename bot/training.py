@@ -12,6 +12,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Iterable, List, Optional
 
@@ -48,23 +49,35 @@ def model_path(*, root: Path = PROJECT_ROOT, models_dir: Optional[Path] = None) 
 
 
 def ensure_model(*, root: Path = PROJECT_ROOT, models_dir: Optional[Path] = None, force: bool = False) -> Path:
-    """Return the model for the current inputs, training it first if it does not exist."""
+    """Return the model for the current inputs, training it first if it does not exist.
+
+    Training's own output (TensorFlow's progress bars and notices) goes to DATA_DIR/log/training.log;
+    the console gets one line before and one after.
+    """
+    from bot import runtime
+
     target = model_path(root=root, models_dir=models_dir)
     if target.exists() and not force:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
-    subprocess.run(
-        [
-            sys.executable, "-m", "rasa", "train",
-            "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
-            "--out", str(target.parent),
-            "--fixed-model-name", target.name[: -len(".tar.gz")],
-        ],
-        cwd=root,
-        env=env,
-        check=True,
-    )
+    settings = get_settings()
+    log = runtime.private_dir(settings.log_dir) / "training.log"
+    env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false", "PYTHONWARNINGS": "ignore"}
+    print(f"Training the model (config, domain or data changed; about a minute). Details: {log}", flush=True)
+    started = time.monotonic()
+    with log.open("w", encoding="utf-8") as output:
+        result = subprocess.run(
+            [
+                sys.executable, "-m", "rasa", "train",
+                "--config", "config.yml", "--domain", "domain.yml", "--data", "data",
+                "--out", str(target.parent),
+                "--fixed-model-name", target.name[: -len(".tar.gz")],
+            ],
+            cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"training failed (exit {result.returncode}); see {log}")
+    print(f"Model trained in {time.monotonic() - started:.0f} s: {target.name}", flush=True)
     for old in target.parent.glob(f"{MODEL_PREFIX}*.tar.gz"):
         if old != target:
             old.unlink()  # keep only the model that matches the checkout

@@ -163,6 +163,7 @@ def main() -> None:
     configure_logging("web")
     settings = get_settings()
     app = create_app(default_options(settings))
+    configure_logging("web")  # again: Sanic adds handlers of its own when the app is made
     app.run(host=settings.web_interface, port=settings.web_port, workers=1, access_log=False, motd=False)
 
 

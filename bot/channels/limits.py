@@ -56,6 +56,7 @@ class RateLimits:
     def __init__(self, settings: Settings, store=None) -> None:
         self.settings = settings
         self.store = store or MemoryBuckets()
+        self.exempt = {a.strip() for a in settings.rate_exempt_addresses.split(",") if a.strip()}
 
     def for_sender(self, channel: str, sender: str) -> Decision:
         s = self.settings
@@ -63,7 +64,7 @@ class RateLimits:
                                burst=s.rate_per_sender_burst)
 
     def for_address(self, address: Optional[str]) -> Decision:
-        if not address:
+        if not address or address in self.exempt:
             return Decision(True)
         s = self.settings
         return self.store.take(f"address:{address}", rate_per_minute=s.rate_per_address_per_minute,

@@ -92,9 +92,14 @@ class WebChatInput(InputChannel):
     def server(self, settings: Settings) -> AsyncServer:
         from bot.shared import socketio_manager
 
+        # Loggers of our own (python-socketio would otherwise add a plain-text stderr handler), at
+        # WARNING: at INFO they log every packet, message text included.
+        for name in ("bot.socketio", "bot.engineio"):
+            logging.getLogger(name).setLevel(logging.WARNING)
         return AsyncServer(async_mode="sanic", cors_allowed_origins=settings.allowed_origins,
                            max_http_buffer_size=settings.request_max_bytes,
-                           client_manager=socketio_manager(settings))
+                           client_manager=socketio_manager(settings),
+                           logger=logging.getLogger("bot.socketio"), engineio_logger=logging.getLogger("bot.engineio"))
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
         settings = get_settings()
@@ -141,7 +146,8 @@ class WebChatInput(InputChannel):
             data = data if isinstance(data, dict) else {}
             metadata = data.get("metadata")
             button = isinstance(metadata, dict) and metadata.get(BUTTON) is True
-            message = UserMessage(data.get("message"), SocketIOOutput(sio, self.bot_message_evt), session_id,
+            text = data.get("message")
+            message = UserMessage(text if isinstance(text, str) else None, SocketIOOutput(sio, self.bot_message_evt), session_id,
                                   input_channel=self.name(), metadata={BUTTON: True} if button else None)
             if not await admit(message, address=state.get("address")):
                 return

@@ -129,7 +129,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
                    dev_only: bool = False) -> Dict[str, object]:
     """Score every set against the running assistant. ``dev_only``: only the dev parts, for error
     analysis while fixing; written to evaluation-dev.json, never to the report."""
-    from bot.harness import start_assistant
+    from bot.harness import NO_RATE_LIMITS, start_assistant
     from bot.nlp import load_pipeline
 
     out.mkdir(parents=True, exist_ok=True)
@@ -144,7 +144,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
     failures: List[Dict[str, object]] = []
     parts = ("dev",) if dev_only else PARTS
     crisis: Dict[str, object] = {}
-    with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log") as assistant:
+    with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log", extra_env=NO_RATE_LIMITS) as assistant:
         def say(sender: str, text: str) -> List[str]:
             return [m.get("text", "") for m in assistant.say(sender, text)]
 
