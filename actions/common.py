@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import abc
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any, Dict, List, Optional, Text, Tuple
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.assistant import Assistant, get_assistant
+from bot.assistant import Assistant, Context, Question, get_assistant
 from bot.knowledge.records import ROUTES
 from bot.replies import Reply, outgoing
 
@@ -36,6 +36,29 @@ def latest_text(tracker: Tracker) -> Text:
 
 def latest_intent(tracker: Tracker) -> Optional[Text]:
     return (tracker.latest_message.get("intent") or {}).get("name")
+
+
+def _routes(entities: Any) -> Tuple[str, ...]:
+    found: Dict[str, None] = {}
+    for entity in entities or []:
+        if entity.get("entity") == "route" and entity.get("value") in ROUTES:
+            found.setdefault(entity["value"], None)
+    return tuple(found)
+
+
+def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
+    """The latest message as the assistant reads it: the whole message, each question found in
+    it (bot/questions.py, in the parse data), and what the conversation was about."""
+    latest = tracker.latest_message
+    intent = latest.get("intent") or {}
+    whole = Question(latest.get("text") or "", intent.get("name"), float(intent.get("confidence") or 0.0),
+                     _routes(latest.get("entities")))
+    parts = [
+        Question(part.get("text") or "", (part.get("intent") or {}).get("name"),
+                 float((part.get("intent") or {}).get("confidence") or 0.0), _routes(part.get("entities")))
+        for part in latest.get("questions") or []
+    ]
+    return whole, parts, Context(tracker.get_slot("topic"), tracker.get_slot("last_route"))
 
 
 def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[Text, Any]]:

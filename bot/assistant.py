@@ -5,13 +5,16 @@ so what staff see explained is exactly what patients get.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
 
 from bot.knowledge import FactRecord, KnowledgeBase, get_knowledge_base
-from bot.knowledge.records import ROUTES
+from bot.knowledge.records import ROUTES, VERDICT
+from bot.lexicon import load_lexicon
 from bot.replies import Message, Reply
-from bot.search import Hit, SearchIndex
+from bot.nlu_data import DECLINE
+from bot.search import SearchIndex
 from bot.settings import Settings, get_settings
 
 INTENT_PREFIX = "ask_"
@@ -22,6 +25,39 @@ DEFAULT_FOLLOW_UP_TOPIC = "procedure"
 SINGLE_ROUTE_FACTS = 3
 COMPARISON_SHARED_FACTS = 2
 COMPARISON_FACTS_PER_ROUTE = 2
+# A message answers at most this many topics; a question found inside a longer message is
+# used when NLU is at least this sure of it.
+MAX_TOPICS = 2
+PART_MIN_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class Question:
+    """One thing the patient asked: what NLU understood of it and the routes it names."""
+
+    text: str
+    intent: Optional[str] = None
+    confidence: float = 0.0
+    routes: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the conversation was about: the last topic answered and its route (None: both)."""
+
+    topic: Optional[str] = None
+    route: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A topic to answer, about one route or comparing both (leading with the direct answer);
+    ``text``: the question, so the facts it is about come first."""
+
+    topic: str
+    route: Optional[str] = None
+    lead: bool = False
+    text: str = ""
 
 
 def topic_for_intent(intent: Optional[str], topics: Sequence[str]) -> Optional[str]:
@@ -59,7 +95,9 @@ class Assistant:
             from bot.nlp import load_pipeline
 
             loader = self._nlp_loader or (lambda: load_pipeline(str(self.settings.spacy_pipeline_path)))
-            self._index = SearchIndex(knowledge_base=self.kb, nlp=loader())
+            from bot.nlu_data import topic_examples
+
+            self._index = SearchIndex(knowledge_base=self.kb, nlp=loader(), examples=topic_examples())
         return self._index
 
     def _units(self, facts: Sequence[FactRecord], limit: int) -> List[List[FactRecord]]:
@@ -101,27 +139,99 @@ class Assistant:
     def _flat(units: List[List[FactRecord]]) -> Tuple[FactRecord, ...]:
         return tuple(f for group in units for f in group)
 
+    # -- understanding what was asked ------------------------------------------------
+    def respond(self, *, question: Question, parts: Sequence[Question] = (), context: Context = Context()) -> Reply:
+        """Answer a message: each question found in it (at most two topics), or else the whole
+        message; the knowledge-base search or the fallback when no topic is clear."""
+        asks = self.asks(question=question, parts=parts, context=context)
+        if not asks:
+            route = question.routes[0] if len(question.routes) == 1 else None
+            return self.understand_or_fallback(text=question.text, route=route)
+        return combine([self.answer_ask(ask) for ask in asks])
+
+    def asks(self, *, question: Question, parts: Sequence[Question], context: Context) -> List[Ask]:
+        candidates = [p for p in parts if p.confidence >= PART_MIN_CONFIDENCE and self._topic_of(p, context)]
+        found: List[Ask] = []
+        for asked in candidates or [question]:
+            topic = self._topic_of(asked, context)
+            if topic is None:
+                continue
+            ask = self._ask(asked, topic, context)
+            same = next((i for i, a in enumerate(found) if a.topic == topic), None)
+            if same is not None:
+                if found[same].route != ask.route:  # "100% with IV? and how much with IM?": compare
+                    found[same] = Ask(topic, None, lead=False, text=f"{found[same].text} {ask.text}")
+                continue
+            found.append(ask)
+            if len(found) == MAX_TOPICS:
+                break
+        return found
+
+    def _topic_of(self, asked: Question, context: Context) -> Optional[str]:
+        if asked.intent == FOLLOW_UP_INTENT:
+            return context.topic if context.topic in self.topic_ids() else DEFAULT_FOLLOW_UP_TOPIC
+        return topic_for_intent(asked.intent, self.topic_ids())
+
+    @staticmethod
+    def _ask(asked: Question, topic: str, context: Context) -> Ask:
+        """Which route a question is about: the one it names; both when it compares them ("is
+        the drip any safer?") or names none; the conversation's route when it follows up on it
+        ("how long does that last then?")."""
+        lexicon = load_lexicon()
+        compares = lexicon.compares(asked.text)
+        text = asked.text
+        if asked.intent == FOLLOW_UP_INTENT:
+            if len(asked.routes) == 1:
+                return Ask(topic, asked.routes[0], text=text)
+            route = other_route(context.route) if not asked.routes else None  # "and the other one?"
+            return Ask(topic, route, lead=route is None and compares, text=text)
+        if len(asked.routes) > 1 or compares:
+            return Ask(topic, None, lead=True, text=text)
+        if asked.routes:
+            return Ask(topic, asked.routes[0], text=text)
+        if context.route and lexicon.follows_up(asked.text):
+            return Ask(topic, context.route, text=text)
+        return Ask(topic, None, text=text)
+
     # -- knowledge answers --------------------------------------------------------
-    def answer(self, *, topic: str, route: Optional[str]) -> Reply:
+    def answer_ask(self, ask: Ask) -> Reply:
+        if ask.route:
+            return self.answer(topic=ask.topic, route=ask.route, question=ask.text)
+        return self.compare(topic=ask.topic, lead=ask.lead, question=ask.text)
+
+    def _relevant_first(self, facts: Sequence[FactRecord], question: str) -> List[FactRecord]:
+        """The facts the question's words point to first (best match first), then the rest in
+        curated order: "is the Innerbloom blog medical advice?" gets that fact, not the author's
+        biography."""
+        if not question or not facts:
+            return list(facts)
+        relevance = self.index.relevance(question)
+        return sorted(facts, key=lambda f: (-relevance.get(f.id, 0.0), f.position))
+
+    def answer(self, *, topic: str, route: Optional[str], question: str = "") -> Reply:
         """Answer about one route, or compare both when ``route`` is None."""
         if route in ROUTES:
-            units = self._units(self.kb.facts(topic=topic, route=route), SINGLE_ROUTE_FACTS)
+            ranked = self._relevant_first(self.kb.facts(topic=topic, route=route), question)
+            units = self._units(ranked, SINGLE_ROUTE_FACTS)
             facts = self._flat(units)
             message = Message("utter_kb_answer", {"answer": self._text(units), "sources": self._sources(facts)})
             return Reply("answer", (message,), topic=topic, routes=(route,), facts=facts)
-        return self.compare(topic=topic)
+        return self.compare(topic=topic, question=question)
 
-    def compare(self, *, topic: str) -> Reply:
-        """Both routes side by side: the trade-offs, never a verdict."""
-        facts = self.kb.facts(topic=topic)
-        shared = self._units([f for f in facts if f.is_shared], COMPARISON_SHARED_FACTS)
+    def compare(self, *, topic: str, lead: bool = False, question: str = "") -> Reply:
+        """Both routes side by side. ``lead``: the patient asked which is faster, longer, safer...:
+        the reply starts with the direct answer in one sentence (the topic's verdict in the
+        knowledge base, which never chooses for the patient where the choice is personal)."""
+        facts = self._relevant_first(self.kb.facts(topic=topic), question)
+        verdicts = [[v] for v in self.kb.facts(topic=topic, kind=VERDICT)][:1] if lead else []
+        shared = verdicts + self._units([f for f in facts if f.is_shared], COMPARISON_SHARED_FACTS - len(verdicts))
         sides = {
             route: self._units([f for f in facts if f.routes == (route,)], COMPARISON_FACTS_PER_ROUTE)
             for route in ROUTES
         }
         if not all(sides.values()):
             # One route has nothing of its own on this topic: answer from everything in order.
-            units = self._units(list(facts), SINGLE_ROUTE_FACTS)
+            units = verdicts + self._units(list(facts), SINGLE_ROUTE_FACTS)
             used = self._flat(units)
             message = Message("utter_kb_answer", {"answer": self._text(units), "sources": self._sources(used)})
             return Reply("comparison", (message,), topic=topic, routes=ROUTES, facts=used)
@@ -151,12 +261,12 @@ class Assistant:
 
     # -- search and fallback -------------------------------------------------------
     def search(self, *, text: str, route: Optional[str]) -> Optional[Reply]:
-        """Answer from the best-matching fact when the match is confident."""
-        hit: Optional[Hit] = self.index.best(text, min_score=self.settings.search_min_score, route=route)
-        if hit is None:
+        """Answer the topic of the best-matching fact or example question, when it is confident."""
+        hit = self.index.best_topic(text, min_score=self.settings.search_min_score)
+        if hit is None or hit.topic == DECLINE:
             return None
         # A question that names no route gets both routes for the matched topic.
-        reply = self.answer(topic=hit.fact.topic, route=route)
+        reply = self.answer(topic=hit.topic, route=route, question=text)
         return Reply(
             "search",
             reply.messages,
@@ -196,6 +306,15 @@ class Assistant:
 
     def greeting(self) -> Reply:
         return Reply("greeting", (Message("utter_greet"),))
+
+
+def combine(replies: Sequence[Reply]) -> Reply:
+    """One reply answering several topics; the conversation goes on about the last one."""
+    if len(replies) == 1:
+        return replies[0]
+    last = replies[-1]
+    return Reply("answers", tuple(m for r in replies for m in r.messages), topic=last.topic, routes=last.routes,
+                 facts=tuple(f for r in replies for f in r.facts))
 
 
 @lru_cache(maxsize=1)

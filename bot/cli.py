@@ -72,6 +72,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for part, figures in result["crisis"].items():
         print(f"crisis set ({part}): recall {figures['recall']}, false alarms {figures['false_alarm_rate']},"
               f" right help {figures['right_help']}")
+    for part, figures in result["patients"].items():
+        print(f"patient set ({part}): answers {figures['answers_correct']}, to fallback {figures['in_scope_to_fallback']},"
+              f" declines {figures['declines']}, advice {figures['advice_referrals']}")
     if args.dev_only:
         print("dev sets only: reports/evaluation-dev.json (the report is unchanged)")
         return 0

@@ -18,6 +18,7 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
+from rasa.nlu.featurizers.sparse_featurizer.regex_featurizer import RegexFeaturizer
 from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from spacy.lang.en.stop_words import STOP_WORDS
 from rasa.shared.nlu.training_data.message import Message
@@ -153,3 +154,27 @@ class VocabularyGuard(GraphComponent):
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         return training_data
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER], is_trainable=True)
+class TopicLexiconFeaturizer(RegexFeaturizer):
+    """A feature per topic of the lay vocabulary in knowledge/lexicon.yml ("knackered" ->
+    side_effects, "dip a toe in" -> first_time): Rasa's RegexFeaturizer, with its patterns taken
+    from the lexicon instead of lookup tables in the NLU data. DIET learns how much each
+    topic's words count, so a lay word never seen in a training example still points to its
+    topic. The patterns are stored with the model (retrained when the lexicon changes)."""
+
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**RegexFeaturizer.get_default_config(), "case_sensitive": False}
+
+    def train(self, training_data: TrainingData) -> Resource:
+        from bot.lexicon import load_lexicon
+
+        lexicon = load_lexicon()
+        self.known_patterns = [
+            {"name": f"lexicon_{topic}", "pattern": pattern.pattern}
+            for topic, pattern in sorted(lexicon.topic_patterns.items())
+        ]
+        self._persist()
+        return self._resource

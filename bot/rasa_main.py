@@ -1,5 +1,7 @@
 """Rasa's command line with the project's fixes applied: `python -m bot.rasa_main run ...`.
 
+* Each question of a message is understood as well as the whole message (bot/questions.py):
+  the parts go through the same NLU graph in one batch.
 * A turn never ends in silence: when the action server is unreachable, slow (over
   ACTION_TIMEOUT_SECONDS) or erroring, Rasa 3.6 logs the error and sends nothing. Here the
   custom action is replaced by a polite apology with the clinic's contact (a domain response
@@ -46,6 +48,47 @@ def _validate_action_result(self, result: Dict[Text, Any]) -> bool:
 APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
 
 
+def _parse_with_questions(self, message, tracker, only_output_properties: bool = True):
+    """MessageProcessor._parse_message_with_graph, also understanding each question of the
+    message: the parts go through the same NLU graph in one batch with the whole message
+    (bot/questions.py). The parse data gains ``questions``; a message whose story outweighs its
+    question is answered by the question's intent (a crisis found anywhere still wins: the crisis
+    layer has already read the whole message and its sentences)."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+
+    from bot.crisis.detector import CRISIS_INTENTS
+    from bot.questions import main_intent, part_summary, question_parts, sentences_of
+
+    text = message.text or ""
+    parts = [] if text.startswith("/") else question_parts(sentences_of(text))
+    if not parts:
+        return _ORIGINAL_PARSE(self, message, tracker, only_output_properties)
+    messages = [message] + [UserMessage(part, sender_id=message.sender_id, metadata=message.metadata) for part in parts]
+    try:
+        results = self.graph_runner.run(inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker},
+                                        targets=[self.model_metadata.nlu_target])
+    except Exception as error:  # noqa: BLE001 - understanding the parts is a bonus; the whole must go on
+        import logging
+
+        logging.getLogger("bot.rasa_main").error("questions: parsing the parts failed (%s)", type(error).__name__)
+        return _ORIGINAL_PARSE(self, message, tracker, only_output_properties)
+    parsed = [m.as_dict(only_output_properties=only_output_properties) for m in results[self.model_metadata.nlu_target]]
+    parse_data = {"text": "", INTENT: {"name": None, "confidence": 0.0}, "entities": [], **parsed[0]}
+    questions = [part_summary(part, data) for part, data in zip(parts, parsed[1:])]
+    parse_data["questions"] = questions
+    better = main_intent(parse_data, questions)
+    if better and (parse_data[INTENT] or {}).get("name") not in CRISIS_INTENTS:
+        ranking = [r for r in parse_data.get(INTENT_RANKING_KEY) or [] if r.get("name") != better["name"]]
+        parse_data[INTENT] = better
+        parse_data[INTENT_RANKING_KEY] = [better] + ranking
+    return parse_data
+
+
+_ORIGINAL_PARSE = None
+
+
 def _never_silent(run):
     """Wrap RemoteAction.run: a time limit, and an apology instead of silence on any failure."""
     import asyncio
@@ -79,7 +122,13 @@ def _never_silent(run):
 
 
 def apply_fixes() -> None:
+    global _ORIGINAL_PARSE
     from rasa.core.actions.action import RemoteAction
+    from rasa.core.processor import MessageProcessor
+
+    if _ORIGINAL_PARSE is None:
+        _ORIGINAL_PARSE = MessageProcessor._parse_message_with_graph
+        MessageProcessor._parse_message_with_graph = _parse_with_questions
 
     RemoteAction._validate_action_result = _validate_action_result
     if not getattr(RemoteAction.run, "__wrapped_by_bot__", False):

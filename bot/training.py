@@ -19,7 +19,7 @@ from typing import Iterable, List, Optional
 from bot.settings import PROJECT_ROOT, get_settings
 
 MODEL_PREFIX = "assistant-"
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py", "bot/crisis")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py", "bot/crisis", "knowledge/lexicon.yml")
 
 
 def _files(root: Path, inputs: Iterable[str]) -> List[Path]:

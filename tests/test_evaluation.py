@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from bot.evaluation.dataset import Item, load_dataset, normalise, training_examples
-from bot.evaluation.evaluate import baseline_bm25, metrics
+from bot.evaluation.evaluate import baseline_old_set, bm25_ranker, metrics, tfidf_ranker
 from bot.evaluation.report import render, target_rows
 from bot.evaluation.scoring import Scorer, Verdict, judge
 from bot.replies import outgoing
@@ -129,9 +129,42 @@ def test_metrics_from_known_verdicts():
     assert m["disclaimer"] == round(5 / 6, 4)
 
 
-def test_bm25_baseline_scores_the_set(kb, nlp, dataset):
-    score = baseline_bm25(dataset.questions, kb=kb, nlp=nlp)
-    assert 0.0 < score < 1.0
+def test_baselines_score_the_sets(kb, nlp, dataset):
+    from bot.evaluation.patients import baseline_patients
+    from bot.evaluation.sets import load_patient_set
+
+    for ranker in (bm25_ranker(kb=kb, nlp=nlp), tfidf_ranker(kb=kb, nlp=nlp)):
+        assert 0.0 < baseline_old_set(dataset.questions, ranker) < 1.0
+        assert 0.0 < baseline_patients(load_patient_set("dev"), best_fact=ranker) < 1.0
+
+
+def test_scoring_patient_turns_by_the_sentences_they_ask_about(kb, assistant, render, scorer):
+    from bot.evaluation.patients import judge_patient, known_figures, patient_metrics
+    from bot.evaluation.sets import Ask, PatientTurn
+
+    figures = known_figures(kb.facts(kind=None), {"phone": "555"})
+
+    def reply(r):
+        texts = _rendered(assistant, render, r)
+        return scorer.observe(texts), texts
+
+    onset_iv = PatientTurn("p1", "how fast is the drip", "answer", "terse", (Ask(("innerbloom:8",), "iv"),))
+    two = PatientTurn("p2", "how fast is IV and how long", "answer", "multi_part",
+                      (Ask(("innerbloom:8",), "iv"), Ask(("klearwell:26",), "both")))
+    price = PatientTurn("p3", "how much is it", "decline", "terse")
+    mine = PatientTurn("p4", "can I with lithium", "advice", "anxious")
+    verdicts = [
+        judge_patient(onset_iv, *reply(assistant.answer(topic="onset", route="iv")), known_figures=figures),
+        judge_patient(onset_iv, *reply(assistant.answer(topic="onset", route="im")), known_figures=figures),
+        judge_patient(two, *reply(assistant.answer(topic="onset", route="iv")), known_figures=figures),
+        judge_patient(price, *reply(assistant.fallback(out_of_scope=True)), known_figures=figures),
+        judge_patient(mine, *reply(assistant.fallback()), known_figures=figures),
+    ]
+    assert [v.correct for v in verdicts] == [True, False, False, True, False]
+    assert verdicts[2].asks_answered == 1 and verdicts[4].replied == "decline"
+    m = patient_metrics(verdicts, with_texts=False)
+    assert m["answers_correct"] == round(1 / 3, 4) and m["in_scope_to_fallback"] == 0.0
+    assert m["decline_precision"] == 0.5 and m["advice_referrals"] == 0.0 and "failures" not in m
 
 
 def test_report_marks_missed_targets(tmp_path):

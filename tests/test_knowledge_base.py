@@ -17,13 +17,13 @@ from tests.conftest import SEEDS_DIR
 TOPICS = {
     "routes", "procedure", "absorption", "onset", "peak", "duration", "experience", "control",
     "safety", "side_effects", "needles", "first_time", "pain", "depression", "conditions",
-    "preparation", "dosing", "choosing", "effectiveness",
+    "preparation", "dosing", "choosing", "effectiveness", "about",
 }
 
 
 def test_build_loads_every_curated_fact(kb, project_root):
     curated = load_curated(knowledge_dir=project_root / "knowledge")
-    assert {f.id for f in kb.facts()} == {f.id for f in curated.facts}
+    assert {f.id for f in kb.facts(kind=None)} == {f.id for f in curated.facts}
     assert len(kb.facts()) >= 60
 
 
@@ -166,3 +166,56 @@ def test_inconsistent_curation_is_rejected(tmp_path, project_root, mutate, messa
     knowledge = _broken_copy(tmp_path, project_root, mutate)
     with pytest.raises(CurationError, match=message):
         load_curated(knowledge_dir=knowledge)
+
+
+# ---- the coverage map: every article sentence is restated by a fact --------------------------------
+
+def test_every_article_sentence_is_restated_by_a_fact(kb, project_root):
+    from bot.knowledge.articles import article_sentences
+
+    sources = yaml.safe_load((project_root / "knowledge" / "sources.yml").read_text(encoding="utf-8"))["sources"]
+    excepted = {sentence for s in sources for sentence in (s.get("not_restated") or {})}
+    restated = {sentence for fact in kb.facts(kind=None) for sentence in fact.restates}
+    sentences = [s for s in article_sentences(project_root / "knowledge") if not s.heading]
+    assert len(sentences) > 70
+    missing = [s.id for s in sentences if s.id not in restated and s.id not in excepted]
+    assert not missing, f"article sentences no fact restates: {missing}"
+    # Only the title and the website's legal notices are excepted.
+    assert excepted <= {"klearwell:1", "innerbloom:45", "innerbloom:46"}
+
+
+def test_each_fact_restates_a_few_sentences_of_its_own_article(kb):
+    for fact in kb.facts(kind=None):
+        assert 1 <= len(fact.restates) <= 3, fact.id
+        assert all(s.startswith(fact.source.id + ":") for s in fact.restates), fact.id
+
+
+def test_the_article_splitter_is_stable():
+    from bot.knowledge.articles import split_article
+
+    text = "Title line\nFirst one. Second aims.IV third? Dr. Rivas writes!\nShort heading\n"
+    sentences = split_article(text, source="x")
+    assert [s.text for s in sentences] == [
+        "Title line", "First one.", "Second aims.", "IV third?", "Dr. Rivas writes!", "Short heading"]
+    assert [s.heading for s in sentences] == [True, False, False, False, False, True]
+    assert sentences[2].id == "x:3"
+
+
+def test_a_fact_must_name_real_sentences(project_root, tmp_path):
+    import shutil
+
+    knowledge = tmp_path / "knowledge"
+    shutil.copytree(project_root / "knowledge", knowledge)
+    path = knowledge / "facts" / "onset.yml"
+    path.write_text(path.read_text().replace("restates: [innerbloom:8]", "restates: [innerbloom:99]", 1))
+    with pytest.raises(CurationError, match="unknown article sentences"):
+        load_curated(knowledge_dir=knowledge)
+
+
+@pytest.mark.parametrize("topic", sorted(TOPICS - {"conditions"}))
+def test_comparisons_have_a_one_sentence_direct_answer(kb, topic):
+    from bot.knowledge.records import VERDICT
+
+    verdict, = kb.facts(topic=topic, kind=VERDICT)
+    assert verdict.routes == ("iv", "im") and verdict.text.count(". ") == 0
+

@@ -9,7 +9,7 @@ import sys
 def rasa(*args: str, cwd, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "rasa", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "bot.rasa_main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

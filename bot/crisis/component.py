@@ -72,8 +72,8 @@ class CrisisGuard(GraphComponent):
 
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {"threshold": 0.6, "sentence_threshold": 0.85, "context_threshold": 0.15, "concern": 0.3,
-                "context_turns": 2}
+        return {"threshold": 0.6, "sentence_threshold": 0.85, "sentence_support": 0.45, "context_threshold": 0.15,
+                "concern": 0.3, "context_turns": 2}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  classifier: Optional[CrisisClassifier] = None) -> None:
@@ -85,6 +85,7 @@ class CrisisGuard(GraphComponent):
             classifier=classifier,
             threshold=float(self._config["threshold"]),
             sentence_threshold=float(self._config["sentence_threshold"]),
+            sentence_support=float(self._config["sentence_support"]),
             context_threshold=float(self._config["context_threshold"]),
             concern=float(self._config["concern"]),
             context_turns=int(self._config["context_turns"]),

@@ -60,8 +60,9 @@ class CrisisDetector:
 
     ``threshold``: the classifier probability for the whole message that makes it a crisis on
     its own; ``sentence_threshold``: the (higher) bar for one sentence of a longer message,
-    read out of its context (a single sad sentence is not a crisis; a buried "I took all my
-    pills an hour ago" is).
+    read out of its context, which counts only when the whole message reaches
+    ``sentence_support`` (one sentence alone - "I just nodded along" - is easily misread; a
+    buried "I think I took my tablets three times" also raises the whole message).
 
     The conversation-level memory (``in_context``) holds a crisis that was recognised
     directly (by a pattern or the classifier) for the next ``context_turns`` user turns:
@@ -72,12 +73,13 @@ class CrisisDetector:
     """
 
     def __init__(self, *, patterns: PatternSet, classifier: Optional[CrisisClassifier], threshold: float = 0.6,
-                 sentence_threshold: float = 0.85, context_threshold: float = 0.15, concern: float = 0.3,
-                 context_turns: int = 2) -> None:
+                 sentence_threshold: float = 0.85, sentence_support: float = 0.45, context_threshold: float = 0.15,
+                 concern: float = 0.3, context_turns: int = 2) -> None:
         self.patterns = patterns
         self.classifier = classifier
         self.threshold = threshold
         self.sentence_threshold = sentence_threshold
+        self.sentence_support = sentence_support
         self.context_threshold = context_threshold
         self.concern = concern
         self.context_turns = context_turns
@@ -96,11 +98,14 @@ class CrisisDetector:
             hit, index = min(hits, key=lambda h: HELP_ORDER.index(h[0].help))
             return Detection(True, hit.help, "pattern", hit.rule.id, hit.rule.category, score, self.threshold, index,
                              resolved=resolved)
-        if not resolved:  # a message saying help has arrived is only a new crisis if a pattern says so
-            for index, found in enumerate(scores):
-                bar = self.threshold if index == 0 else self.sentence_threshold
-                if found.crisis >= bar:
-                    return Detection(True, found.help, "classifier", None, None, score, bar, index)
+        if not resolved and scores:  # a message saying help has arrived is a new crisis only if a pattern says so
+            whole = scores[0]
+            if whole.crisis >= self.threshold:
+                return Detection(True, whole.help, "classifier", None, None, score, self.threshold, 0)
+            if whole.crisis >= self.sentence_support:
+                for index, found in enumerate(scores[1:], start=1):
+                    if found.crisis >= self.sentence_threshold:
+                        return Detection(True, found.help, "classifier", None, None, score, self.sentence_threshold, index)
         return Detection(False, None, None, None, None, score, self.threshold, None, resolved=resolved)
 
     def in_context(self, detection: Detection, previous: Sequence[Optional[Detection]], *,

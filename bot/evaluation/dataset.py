@@ -48,13 +48,6 @@ def normalise(text: str) -> str:
 
 def training_examples(data_dir: Path = PROJECT_ROOT / "data" / "nlu") -> List[str]:
     """Every NLU training example, normalised (entity annotations removed)."""
-    import re
+    from bot.nlu_data import examples
 
-    examples = []
-    for path in data_dir.glob("*.yml"):
-        for block in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
-            for line in (block.get("examples") or "").splitlines():
-                line = re.sub(r"\[([^\]]+)\]\([^)]+\)|\[([^\]]+)\]\{[^}]+\}", lambda m: m.group(1) or m.group(2), line)
-                if line.strip().startswith("- "):
-                    examples.append(normalise(line.strip()[2:]))
-    return examples
+    return [normalise(text) for _, text in examples(data_dir)]

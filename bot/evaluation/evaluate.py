@@ -16,15 +16,16 @@ import tempfile
 from collections import defaultdict
 from dataclasses import asdict
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from bot.evaluation.crisis import crisis_metrics, run_crisis_set
 from bot.evaluation.dataset import Item, load_dataset
+from bot.evaluation.patients import baseline_patients, known_figures, patient_metrics, run_patient_set
 from bot.evaluation.scoring import Scorer, Verdict, judge
-from bot.evaluation.sets import PARTS, load_crisis_set
-from bot.knowledge import KnowledgeBase, get_knowledge_base
+from bot.evaluation.sets import PARTS, load_crisis_set, load_patient_set
+from bot.knowledge import FactRecord, KnowledgeBase, get_knowledge_base
 from bot.settings import PROJECT_ROOT, get_settings
 
 REPORTS = PROJECT_ROOT / "reports"
@@ -67,19 +68,22 @@ def _baseline_correct(item: Item, fact) -> bool:
     return item.expect == "compare" or item.route in fact.routes
 
 
-def baseline_bm25(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional[float]:
+Ranker = Callable[[str, Optional[str]], Optional[FactRecord]]  # (text, route) -> best fact
+
+
+def bm25_ranker(*, kb: KnowledgeBase, nlp) -> Ranker:
     from bot.search import SearchIndex
 
     index = SearchIndex(knowledge_base=kb, nlp=nlp)
-    scored = [i for i in items if i.expect in IN_SCOPE]
-    hits = 0
-    for item in scored:
-        found = index.search(item.text, route=item.route, limit=1)
-        hits += _baseline_correct(item, found[0].fact if found else None)
-    return rate(hits, len(scored))
+
+    def best(text: str, route: Optional[str] = None) -> Optional[FactRecord]:
+        found = index.search(text, route=route, limit=1)
+        return found[0].fact if found else None
+
+    return best
 
 
-def baseline_tfidf(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional[float]:
+def tfidf_ranker(*, kb: KnowledgeBase, nlp) -> Ranker:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_similarity
 
@@ -87,17 +91,23 @@ def baseline_tfidf(items: Sequence[Item], *, kb: KnowledgeBase, nlp) -> Optional
 
     topics = {t.id: t for t in kb.topics()}
     facts = list(kb.facts())
-    documents = [" ".join(search_terms(nlp, f"{f.text} {topics[f.topic].title} {' '.join(topics[f.topic].keywords)}")) for f in facts]
+    documents = [" ".join(search_terms(nlp, f"{f.text} {topics[f.topic].title} {' '.join(topics[f.topic].keywords)}"))
+                 for f in facts]
     vectorizer = TfidfVectorizer()
     matrix = vectorizer.fit_transform(documents)
-    scored = [i for i in items if i.expect in IN_SCOPE]
-    hits = 0
-    for item in scored:
-        similarities = cosine_similarity(vectorizer.transform([" ".join(search_terms(nlp, item.text))]), matrix)[0]
+
+    def best(text: str, route: Optional[str] = None) -> Optional[FactRecord]:
+        similarities = cosine_similarity(vectorizer.transform([" ".join(search_terms(nlp, text))]), matrix)[0]
         ranked = sorted(range(len(facts)), key=lambda k: similarities[k], reverse=True)
-        candidates = [facts[k] for k in ranked if similarities[k] > 0 and (item.route is None or item.route in facts[k].routes)]
-        hits += _baseline_correct(item, candidates[0] if candidates else None)
-    return rate(hits, len(scored))
+        candidates = [facts[k] for k in ranked if similarities[k] > 0 and (route is None or route in facts[k].routes)]
+        return candidates[0] if candidates else None
+
+    return best
+
+
+def baseline_old_set(items: Sequence[Item], ranker: Ranker) -> Optional[float]:
+    scored = [i for i in items if i.expect in IN_SCOPE]
+    return rate(sum(_baseline_correct(i, ranker(i.text, i.route)) for i in scored), len(scored))
 
 
 # --- cross-validation --------------------------------------------------------------------
@@ -144,15 +154,20 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
     failures: List[Dict[str, object]] = []
     parts = ("dev",) if dev_only else PARTS
     crisis: Dict[str, object] = {}
+    patients: Dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log", extra_env=NO_RATE_LIMITS) as assistant:
         def say(sender: str, text: str) -> List[str]:
             return [m.get("text", "") for m in assistant.say(sender, text)]
 
+        figures = known_figures(kb.facts(kind=None), settings.clinic_values())
         for part in parts:
             verdicts = run_crisis_set(load_crisis_set(part), say=say, scorer=scorer, prefix=f"crisis-{part}")
             crisis[part] = crisis_metrics(verdicts, with_texts=part == "dev")
+            answers = run_patient_set(load_patient_set(part), say=say, scorer=scorer, figures=figures,
+                                      prefix=f"patients-{part}")
+            patients[part] = patient_metrics(answers, with_texts=part == "dev")
         if dev_only:
-            result = {"crisis": crisis}
+            result = {"crisis": crisis, "patients": patients}
             (out / "evaluation-dev.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
             return result
         for number, item in enumerate(dataset.questions):
@@ -172,15 +187,17 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
                                      "got": observed.responses, "facts": [f.id for f in observed.facts]})
 
     nlp = load_pipeline(str(settings.spacy_pipeline_path))
+    rankers = {"bm25": bm25_ranker(kb=kb, nlp=nlp), "tfidf": tfidf_ranker(kb=kb, nlp=nlp)}
+    for part in parts:
+        patients[part]["baselines"] = {name: baseline_patients(load_patient_set(part), best_fact=ranker)
+                                       for name, ranker in rankers.items()}
     result: Dict[str, object] = {
         "questions": metrics(single),
         "conversations": {**metrics(turns), "turn_accuracy": rate(sum(v.correct for _, v in turns), len(turns))},
-        "baselines": {
-            "bm25": baseline_bm25(dataset.questions, kb=kb, nlp=nlp),
-            "tfidf": baseline_tfidf(dataset.questions, kb=kb, nlp=nlp),
-        },
+        "baselines": {name: baseline_old_set(dataset.questions, ranker) for name, ranker in rankers.items()},
         "failures": failures,
         "crisis": crisis,
+        "patients": patients,
     }
     if with_cv:
         result["cross_validation"] = cross_validation(folds=folds, out=out)

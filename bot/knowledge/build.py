@@ -57,9 +57,14 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
                     conflict_id=f.conflict,
                     text=f.text,
                     position=f.position,
+                    kind=f.kind,
                 )
                 for f in curated.facts
             ],
+        )
+        connection.execute(
+            schema.FactSentence.__table__.insert(),
+            [dict(fact_id=f.id, sentence_id=s) for f in curated.facts for s in f.restates],
         )
         connection.execute(
             schema.FactRoute.__table__.insert(),

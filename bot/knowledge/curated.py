@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Tuple
 
 import yaml
 
-from bot.knowledge.records import ROUTES
+from bot.knowledge.records import FACT, ROUTES, VERDICT
 
 
 class CurationError(ValueError):
@@ -32,6 +32,8 @@ class CuratedFact:
     text: str
     position: int
     conflict: Optional[str]
+    restates: Tuple[str, ...] = ()
+    kind: str = FACT
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,10 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
                 conflicts=conflicts,
             )
         )
-        for index, fact in enumerate(data["facts"]):
+        entries = [(fact, FACT) for fact in data["facts"]]
+        if data.get("verdict"):
+            entries.append((data["verdict"], VERDICT))
+        for index, (fact, kind) in enumerate(entries):
             facts.append(
                 CuratedFact(
                     id=fact["id"],
@@ -118,6 +123,8 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
                     text=" ".join(str(fact["text"]).split()),
                     position=index,
                     conflict=fact.get("conflict"),
+                    restates=tuple(str(s) for s in fact.get("restates") or ()),
+                    kind=kind,
                 )
             )
     curated = Curated(tuple(sources), tuple(topics), tuple(facts), routes)
@@ -127,7 +134,10 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
 
 def validate(curated: Curated) -> None:
     """Raise CurationError on anything that would make a wrong or unsourced answer."""
+    from bot.knowledge.articles import article_sentences
+
     source_ids = {s.id for s in curated.sources}
+    sentence_ids = {s.id for s in article_sentences() if not s.heading}
     route_ids = {r.id for r in curated.routes}
     if route_ids != set(ROUTES):
         raise CurationError(f"routes.yml must define exactly {ROUTES}, found {sorted(route_ids)}")
@@ -144,6 +154,13 @@ def validate(curated: Curated) -> None:
             raise CurationError(f"fact '{fact.id}' has invalid routes {fact.routes}")
         if not fact.text:
             raise CurationError(f"fact '{fact.id}' has no text")
+        if not fact.restates:
+            raise CurationError(f"fact '{fact.id}' names no article sentence it restates ('restates')")
+        unknown = [s for s in fact.restates if s not in sentence_ids]
+        if unknown:
+            raise CurationError(f"fact '{fact.id}' restates unknown article sentences {unknown}")
+        if not {s.split(":")[0] for s in fact.restates} <= {fact.source}:
+            raise CurationError(f"fact '{fact.id}' restates a sentence of another source than '{fact.source}'")
         if fact.conflict:
             if declared.get(fact.conflict) != fact.topic:
                 raise CurationError(

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Optional, Tuple
 
 ROUTES: Tuple[str, ...] = ("iv", "im")
+FACT, VERDICT = "fact", "verdict"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class FactRecord:
     source: SourceRecord
     position: int
     conflict: Optional[str] = None
+    restates: Tuple[str, ...] = ()  # the article sentences it restates ("klearwell:22")
+    kind: str = FACT  # FACT, or VERDICT: the one-sentence direct answer a comparison leads with
 
     @property
     def is_shared(self) -> bool:

@@ -39,14 +39,24 @@ class Fact(Base):
     conflict_id = Column(String(64), ForeignKey("conflicts.id"), nullable=True)
     text = Column(Text, nullable=False)
     position = Column(Integer, nullable=False)
+    kind = Column(String(16), nullable=False, default="fact", index=True)
     source = relationship(Source, lazy="joined")
     routes = relationship("FactRoute", lazy="joined", cascade="all, delete-orphan")
+    sentences = relationship("FactSentence", lazy="joined", cascade="all, delete-orphan")
 
 
 class FactRoute(Base):
     __tablename__ = "fact_routes"
     fact_id = Column(String(128), ForeignKey("facts.id"), primary_key=True)
     route = Column(String(8), primary_key=True, index=True)
+
+
+class FactSentence(Base):
+    """Which article sentence a fact restates (the coverage map)."""
+
+    __tablename__ = "fact_sentences"
+    fact_id = Column(String(128), ForeignKey("facts.id"), primary_key=True)
+    sentence_id = Column(String(64), primary_key=True)
 
 
 class RouteSynonym(Base):

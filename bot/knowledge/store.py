@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import schema
-from bot.knowledge.records import ConflictRecord, FactRecord, SourceRecord, TopicRecord
+from bot.knowledge.records import FACT, ConflictRecord, FactRecord, SourceRecord, TopicRecord
 from bot.settings import get_settings
 
 
@@ -31,8 +31,10 @@ class KnowledgeBase(abc.ABC):
         """All topics, in curated order."""
 
     @abc.abstractmethod
-    def facts(self, *, topic: Optional[str] = None, route: Optional[str] = None) -> Sequence[FactRecord]:
-        """Facts, optionally of one topic and/or about one route, in curated order."""
+    def facts(self, *, topic: Optional[str] = None, route: Optional[str] = None, kind: Optional[str] = FACT
+              ) -> Sequence[FactRecord]:
+        """Facts, optionally of one topic and/or about one route, in curated order. ``kind``: the
+        ordinary facts by default, VERDICT for the direct answers, None for both."""
 
     @abc.abstractmethod
     def conflict(self, *, conflict_id: str) -> ConflictRecord:
@@ -70,6 +72,8 @@ def _fact(row: schema.Fact) -> FactRecord:
         source=_source(row.source),
         position=row.position,
         conflict=row.conflict_id,
+        restates=tuple(sorted(s.sentence_id for s in row.sentences)),
+        kind=row.kind,
     )
 
 
@@ -102,9 +106,12 @@ class SqlKnowledgeBase(KnowledgeBase):
             rows = session.execute(select(schema.Topic).order_by(schema.Topic.position)).scalars()
             return [TopicRecord(id=t.id, title=t.title, keywords=tuple(t.keywords.split())) for t in rows]
 
-    def facts(self, *, topic: Optional[str] = None, route: Optional[str] = None) -> List[FactRecord]:
+    def facts(self, *, topic: Optional[str] = None, route: Optional[str] = None, kind: Optional[str] = FACT
+              ) -> List[FactRecord]:
         self._check_built()
         query = select(schema.Fact).join(schema.Topic)
+        if kind is not None:
+            query = query.where(schema.Fact.kind == kind)
         if topic is not None:
             query = query.where(schema.Fact.topic_id == topic)
         if route is not None:

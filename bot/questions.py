@@ -1,0 +1,102 @@
+"""Finding the questions in a patient's message.
+
+Patients write a story and then ask, or ask two things at once ("how long does the drip
+take, and is the shot safer?"). The whole message is understood as usual; in addition each
+question in it is understood on its own (bot/rasa_main.py runs the same NLU pipeline over
+the parts in one batch), so the assistant can answer the question that was asked, not the
+story around it, and answer up to two topics in one reply.
+
+A part is a sentence (spaCy's sentencizer, from the project's pipeline) that asks something,
+or one of two questions joined by "and"/"also"/"plus" in one sentence.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Dict, List, Optional, Sequence
+
+MAX_PARTS = 3
+# A sentence that starts with one of these asks something, even without a question mark.
+QUESTION_WORDS = frozenset({
+    "how", "what", "whats", "what's", "when", "which", "who", "whos", "who's", "why", "where", "is", "are", "can",
+    "could", "does", "do", "did", "will", "would", "should", "shall", "may", "might", "any", "anything", "has",
+    "have", "was", "were", "isnt", "isn't", "arent", "aren't", "dont", "don't", "doesnt", "doesn't", "tell",
+    "explain", "wondering", "wonder", "curious",
+})
+_JOINED = re.compile(
+    r"\s*(?:,\s*)?\b(?:and|also|plus|&)\s+(?:also\s+)?"
+    r"(?=(?:how|what|what's|whats|when|which|who|why|where|is|are|can|could|does|do|will|would|should)\b)",
+    re.I,
+)
+_WORD = re.compile(r"[a-z']+")
+
+
+def _first_word(text: str) -> str:
+    match = _WORD.search(text.lower())
+    return match.group(0) if match else ""
+
+
+def is_question(text: str) -> bool:
+    stripped = text.strip()
+    return stripped.endswith("?") or _first_word(stripped) in QUESTION_WORDS
+
+
+def split_joined(sentence: str) -> List[str]:
+    """'how long is IV and is IM safe?' -> ['how long is IV', 'is IM safe?']"""
+    pieces = [p.strip(" ,") for p in _JOINED.split(sentence) if p and p.strip(" ,")]
+    return pieces if len(pieces) > 1 and all(len(p.split()) >= 3 for p in pieces) else [sentence]
+
+
+def question_parts(sentences: Sequence[str]) -> List[str]:
+    """The questions of a message, given its sentences; [] when the message is one question
+    (or asks nothing), so that it is understood whole as before."""
+    sentences = [s.strip() for s in sentences if s and s.strip()]
+    parts: List[str] = []
+    for sentence in sentences:
+        if is_question(sentence):
+            parts.extend(split_joined(sentence))
+    if len(sentences) == 1 and len(parts) <= 1:
+        return []
+    return parts[:MAX_PARTS]
+
+
+def sentences_of(text: str) -> List[str]:
+    from bot.nlp import load_pipeline
+    from bot.settings import get_settings
+
+    doc = load_pipeline(str(get_settings().spacy_pipeline_path))(text)
+    return [sentence.text for sentence in doc.sents]
+
+
+def part_summary(text: str, parse: Dict[str, Any]) -> Dict[str, Any]:
+    """What the assistant keeps of one part's understanding (in the parse data, and the tracker)."""
+    intent = parse.get("intent") or {}
+    return {
+        "text": text,
+        "intent": {"name": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0.0), 4)},
+        "entities": [e for e in parse.get("entities") or [] if e.get("entity") == "route"],
+    }
+
+
+ADVICE, DECLINE = "personal_advice", "out_of_scope"
+SURE = 0.5
+
+
+def main_intent(whole: Dict[str, Any], parts: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """The intent a message with questions is answered by, or None to keep the whole message's:
+
+    * a question about the patient's own care, asked anywhere, gets the referral (with general
+      facts for the rest), and so does a message that NLU reads as such as a whole - the story
+      ("I'm on lithium...") often carries what makes the question personal;
+    * otherwise the most confident question about the treatment, not the story around it;
+    * otherwise a question the articles do not cover gets the honest decline.
+    """
+    whole_intent = whole.get("intent") or {}
+    sure = [p["intent"] for p in parts if p["intent"].get("confidence", 0.0) >= SURE]
+    if whole_intent.get("name") == ADVICE and whole_intent.get("confidence", 0.0) >= SURE:
+        return None
+    by_name = lambda prefix: [i for i in sure if (i.get("name") or "").startswith(prefix)]  # noqa: E731
+    for group in (by_name(ADVICE), by_name("ask_"), by_name(DECLINE)):
+        if group:
+            best = max(group, key=lambda intent: intent.get("confidence", 0.0))
+            return None if best.get("name") == whole_intent.get("name") else dict(best)
+    return None

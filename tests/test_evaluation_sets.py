@@ -1,0 +1,105 @@
+"""The independent evaluation sets: well formed, big and varied enough, and separate from every
+piece of training data (the NLU examples and the crisis classifier's examples) - exactly and
+nearly. The locked parts are checked here by code only; their texts are never printed."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import pytest
+
+from bot.crisis.classifier import training_examples as crisis_training
+from bot.evaluation.dataset import normalise, training_examples as nlu_training
+from bot.evaluation.sets import (
+    CRISIS_CATEGORIES,
+    PARTS,
+    VOICES,
+    load_crisis_set,
+    load_patient_set,
+)
+
+MESSAGE_CRISIS_CATEGORIES = [c for c in CRISIS_CATEGORIES if c not in ("emerging", "mid_conversation")]
+
+
+def _words(text: str) -> frozenset:
+    return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@pytest.fixture(scope="module")
+def training():
+    texts = list(nlu_training()) + [normalise(text) for text, _ in crisis_training()]
+    return set(texts), [_words(t) for t in texts]
+
+
+def _evaluation_texts(part):
+    return [t.text for t in load_patient_set(part).turns] + [t.text for t in load_crisis_set(part).turns]
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_no_evaluation_message_is_in_the_training_data(training, part):
+    exact, _ = training
+    leaked = [i for i, text in enumerate(_evaluation_texts(part)) if normalise(text) in exact and len(text.split()) > 2]
+    assert not leaked, f"{len(leaked)} {part} messages are training examples (positions {leaked[:10]})"
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_no_evaluation_message_is_a_near_copy_of_a_training_example(training, part):
+    """Word sets of messages of five words or more overlap less than 80% with any training example."""
+    _, word_sets = training
+    near = []
+    for position, text in enumerate(_evaluation_texts(part)):
+        words = _words(text)
+        if len(words) < 5:
+            continue
+        for other in word_sets:
+            if len(other) >= 5 and len(words & other) / len(words | other) >= 0.8:
+                near.append(position)
+                break
+    assert not near, f"{len(near)} {part} messages nearly copy a training example (positions {near[:10]})"
+
+
+def test_dev_and_locked_do_not_overlap():
+    dev = {normalise(t) for t in _evaluation_texts("dev")}
+    locked = {normalise(t) for t in _evaluation_texts("locked")}
+    assert not (dev & locked)
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_the_patient_sets_have_every_voice_and_cover_every_article_sentence(part):
+    from bot.knowledge.articles import article_sentences
+
+    patients = load_patient_set(part)
+    turns = patients.turns
+    assert len(turns) >= (200 if part == "dev" else 300)
+    voices = Counter(t.voice for t in turns)
+    assert set(voices) == set(VOICES) and min(voices.values()) >= 20
+    expects = Counter(t.expect for t in turns)
+    assert expects["decline"] >= 15 and expects["advice"] >= 15
+    assert sum(len(t.asks) == 2 for t in turns) >= 20 and len(patients.conversations) >= 9
+    asked = {s for t in turns for a in t.asks for s in a.sentences}
+    content = {s.id for s in article_sentences() if not s.heading}
+    assert content - asked <= {"klearwell:1", "innerbloom:43", "innerbloom:44", "innerbloom:45", "innerbloom:46"}
+
+
+def test_the_patient_sets_together_hold_400_messages():
+    assert sum(len(load_patient_set(part).turns) for part in PARTS) >= 400
+
+
+@pytest.mark.parametrize("part", PARTS)
+def test_the_crisis_sets_cover_every_category(part):
+    crisis = load_crisis_set(part)
+    turns = crisis.turns
+    per_category = Counter(t.category for t in turns if t.expect == "crisis")
+    for category in MESSAGE_CRISIS_CATEGORIES + ["emerging", "mid_conversation"]:
+        assert per_category[category] >= (10 if part == "dev" else 20), category
+    assert Counter(t.help for t in turns if t.expect == "crisis").keys() == {"self", "medical", "other"}
+    ordinary = Counter(t.category for t in turns if t.expect == "ordinary")
+    for category in ("idiom", "quote", "side_effect", "safety_question", "emotional", "general"):
+        assert ordinary[category] >= 20, category
+
+
+def test_the_crisis_sets_together_are_big_enough():
+    turns = [t for part in PARTS for t in load_crisis_set(part).turns]
+    per_category = Counter(t.category for t in turns if t.expect == "crisis")
+    assert sum(per_category.values()) >= 250 and min(per_category.values()) >= 25
+    assert sum(t.expect == "ordinary" for t in turns) >= 400
