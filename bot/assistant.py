@@ -28,7 +28,7 @@ COMPARISON_FACTS_PER_ROUTE = 2
 # A message answers at most this many topics; a question found inside a longer message is
 # used when NLU is at least this sure of it.
 MAX_TOPICS = 2
-PART_MIN_CONFIDENCE = 0.5
+PART_MIN_CONFIDENCE = 0.3
 
 
 @dataclass(frozen=True)

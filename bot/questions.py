@@ -28,11 +28,15 @@ _JOINED = re.compile(
     re.I,
 )
 _WORD = re.compile(r"[a-z']+")
+_LEADING = {"and", "so", "also", "plus", "but", "ok", "okay", "oh", "right", "then", "anyway", "well", "sorry"}
 
 
 def _first_word(text: str) -> str:
-    match = _WORD.search(text.lower())
-    return match.group(0) if match else ""
+    """The first word after any "and", "so", "also"... that opens a follow-on question."""
+    words = _WORD.findall(text.lower())
+    while words and words[0] in _LEADING:
+        words = words[1:]
+    return words[0] if words else ""
 
 
 def is_question(text: str) -> bool:
@@ -78,7 +82,7 @@ def part_summary(text: str, parse: Dict[str, Any]) -> Dict[str, Any]:
 
 
 ADVICE, DECLINE = "personal_advice", "out_of_scope"
-SURE = 0.5
+SURE = 0.3
 
 
 def main_intent(whole: Dict[str, Any], parts: Sequence[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
@@ -87,15 +91,23 @@ def main_intent(whole: Dict[str, Any], parts: Sequence[Dict[str, Any]]) -> Optio
     * a question about the patient's own care, asked anywhere, gets the referral (with general
       facts for the rest), and so does a message that NLU reads as such as a whole - the story
       ("I'm on lithium...") often carries what makes the question personal;
-    * otherwise the most confident question about the treatment, not the story around it;
-    * otherwise a question the articles do not cover gets the honest decline.
+    * a message NLU reads as a question about the treatment keeps that reading (measured on the
+      dev set: the whole message, story included, names the topic more often than the question
+      sentence alone), unless a question in it is more surely one the articles do not cover;
+    * otherwise (small talk, unsure) the most confident question about the treatment in it,
+      or else a question the articles do not cover gets the honest decline.
     """
     whole_intent = whole.get("intent") or {}
     sure = [p["intent"] for p in parts if p["intent"].get("confidence", 0.0) >= SURE]
     if whole_intent.get("name") == ADVICE and whole_intent.get("confidence", 0.0) >= SURE:
         return None
     by_name = lambda prefix: [i for i in sure if (i.get("name") or "").startswith(prefix)]  # noqa: E731
-    for group in (by_name(ADVICE), by_name("ask_"), by_name(DECLINE)):
+    if (whole_intent.get("name") or "").startswith("ask_"):
+        more_sure = [i for i in by_name(DECLINE) if i.get("confidence", 0.0) > whole_intent.get("confidence", 0.0)]
+        topic_groups = [more_sure]
+    else:
+        topic_groups = [by_name("ask_"), by_name(DECLINE)]
+    for group in [by_name(ADVICE)] + topic_groups:
         if group:
             best = max(group, key=lambda intent: intent.get("confidence", 0.0))
             return None if best.get("name") == whole_intent.get("name") else dict(best)

@@ -39,6 +39,19 @@ chat_ids = count(500_000)
 phone_numbers = count(5_550_100_000)
 
 
+def run_async(coroutine):
+    """Run a coroutine to completion from synchronous test code - in a thread of its own when
+    an event loop is already running here (Playwright's sync API keeps one)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def post(url: str, body: bytes, headers: Dict[str, str], timeout: float = 60) -> Tuple[int, str]:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
@@ -129,7 +142,7 @@ def webchat_ask(assistant, texts: List[str]) -> List[List[str]]:
         finally:
             await chat.close()
 
-    return asyncio.run(run())
+    return run_async(run())
 
 
 # ---- Telegram ---------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 domain, rasa-sdk dispatchers and trackers, the trained model and the running servers."""
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
@@ -113,6 +112,7 @@ def render(rasa_domain):
     from rasa.shared.core.trackers import DialogueStateTracker
 
     from bot.nlg import ClinicResponses
+    from tests.clients import run_async
 
     generator = ClinicResponses(domain=rasa_domain)
     rasa_tracker = DialogueStateTracker("render", rasa_domain.slots)
@@ -121,7 +121,7 @@ def render(rasa_domain):
         rendered = []
         for message in messages:
             values = {k: v for k, v in message.items() if k not in ("response", "template") and v is not None}
-            out = asyncio.run(generator.generate(message["response"], rasa_tracker, channel, **values))
+            out = run_async(generator.generate(message["response"], rasa_tracker, channel, **values))
             assert out is not None, f"response {message['response']} is not in domain.yml"
             rendered.append(out)
         return rendered

@@ -1,11 +1,13 @@
 """Every custom action, run with the real domain, a CollectingDispatcher and trackers."""
 from __future__ import annotations
 
-import asyncio
+import asyncio  # noqa: F401
 import re
 from typing import List
 
 import pytest
+
+from tests.clients import run_async
 
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
@@ -20,7 +22,7 @@ TOPICS = [
 
 
 def run(action, dispatcher, tracker, domain_dict):
-    return asyncio.run(action.run(dispatcher, tracker, domain_dict))
+    return run_async(action.run(dispatcher, tracker, domain_dict))
 
 
 def texts(render, dispatcher) -> List[str]:

@@ -3,10 +3,12 @@ and the crisis replies with each clinic's numbers. (Against the running assistan
 channel: tests/test_crisis_channels.py.)"""
 from __future__ import annotations
 
-import asyncio
+import asyncio  # noqa: F401
 import re
 
 import pytest
+
+from tests.clients import run_async
 import yaml
 
 from bot.crisis.classifier import LABELS, CrisisClassifier, training_examples
@@ -228,7 +230,7 @@ def test_crisis_replies_carry_each_clinics_numbers_without_the_action_server(ras
     finally:
         get_settings.cache_clear()
     tracker = DialogueStateTracker("t", rasa_domain.slots)
-    replies = {name: asyncio.run(generator.generate(name, tracker, "rest"))["text"] for name in
+    replies = {name: run_async(generator.generate(name, tracker, "rest"))["text"] for name in
                ("utter_crisis_self", "utter_crisis_medical", "utter_crisis_other")}
     for text in replies.values():
         assert "999" in text and "Harbour Clinic" in text and "020 7946 0000" in text and "911" not in text

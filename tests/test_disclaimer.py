@@ -2,10 +2,12 @@
 information, every fallback and the greeting end with "not medical advice"."""
 from __future__ import annotations
 
-import asyncio
+import asyncio  # noqa: F401
 from pathlib import Path
 
 import pytest
+
+from tests.clients import run_async
 import yaml
 
 from actions.conversation import ActionGreet
@@ -36,7 +38,7 @@ ACTION_PATHS = [
 
 @pytest.mark.parametrize("action_class, turn", ACTION_PATHS, ids=[f"{a.__name__}-{t['intent']}-{i}" for i, (a, t) in enumerate(ACTION_PATHS)])
 def test_every_action_path_ends_with_the_disclaimer(assistant, dispatcher, domain_dict, render, action_class, turn):
-    asyncio.run(action_class(assistant).run(dispatcher, make_tracker(**turn), domain_dict))
+    run_async(action_class(assistant).run(dispatcher, make_tracker(**turn), domain_dict))
     assert dispatcher.messages, "the action said nothing"
     assert dispatcher.messages[-1]["response"] == DISCLAIMER_RESPONSE
     assert "not medical advice" in render(dispatcher.messages)[-1]["text"]

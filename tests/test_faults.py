@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.clients import (
+    run_async,
     WebChat,
     post,
     rest_ask,
@@ -98,7 +99,7 @@ def test_a_1mb_web_chat_message_is_refused_and_others_are_served(running_assista
             pass
         return reply, elapsed, big.received
 
-    reply, elapsed, big_received = asyncio.run(run())
+    reply, elapsed, big_received = run_async(run())
     assert any("Source:" in t for t in reply) and elapsed < 2
     assert big_received == []  # the oversized message was never processed
 
@@ -135,7 +136,7 @@ def test_malformed_phone_and_web_chat_input_never_gets_a_5xx(running_assistant):
         await chat.close()
         return replies
 
-    for reply in asyncio.run(web_chat()):
+    for reply in run_async(web_chat()):
         assert any("only read text" in t for t in reply)
 
 
@@ -159,7 +160,7 @@ def test_web_chat_from_a_foreign_origin_is_refused(running_assistant):
         with pytest.raises(socketio.exceptions.ConnectionError):
             await chat.connect()
 
-    asyncio.run(run())
+    run_async(run())
 
 
 def test_a_second_client_can_neither_join_nor_write_into_anothers_session(running_assistant):
@@ -185,7 +186,7 @@ def test_a_second_client_can_neither_join_nor_write_into_anothers_session(runnin
             await chat.close()
         return first, follow
 
-    first, follow = asyncio.run(run())
+    first, follow = run_async(run())
     assert any("40 minutes to an hour" in t for t in first)
     assert any("30 to 45 minutes" in t for t in follow)
 
@@ -234,7 +235,7 @@ def test_a_flooding_web_chat_client_is_asked_to_slow_down_once(running_assistant
         await chat.close()
         return [m.get("text", "") for m in chat.received]
 
-    texts = asyncio.run(run())
+    texts = run_async(run())
     assert sum("faster than I can answer" in t for t in texts) == 1
     assert sum("not medical advice" in t for t in texts) <= burst + 1
 
