@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
 
-from bot.knowledge import FactRecord, KnowledgeBase, get_knowledge_base
+from bot.knowledge import FactRecord, KnowledgeBase, KnowledgeSnapshot, get_knowledge_base
 from bot.knowledge.records import ROUTES, VERDICT
 from bot.lexicon import load_lexicon
 from bot.replies import Message, Reply
@@ -319,6 +319,8 @@ def combine(replies: Sequence[Reply]) -> Reply:
 
 @lru_cache(maxsize=1)
 def get_assistant() -> Assistant:
-    """The process-wide assistant over the configured knowledge base (created lazily)."""
+    """The process-wide assistant over the configured knowledge base (read once, then served
+    from memory: bot.knowledge.KnowledgeSnapshot)."""
     settings = get_settings()
-    return Assistant(knowledge_base=get_knowledge_base(database_url=settings.database_url), settings=settings)
+    return Assistant(knowledge_base=KnowledgeSnapshot(get_knowledge_base(database_url=settings.database_url)),
+                     settings=settings)

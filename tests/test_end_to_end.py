@@ -90,6 +90,35 @@ def test_action_server_errors_do_not_leak_the_tracker(running_assistant):
     assert secret not in running_assistant.log.read_text(errors="replace")
 
 
+def test_a_long_conversation_keeps_being_answered(running_assistant):
+    """Rasa sends the whole conversation to the action server with every turn: a conversation
+    larger than the patient-facing request limit must still be answered."""
+    import sqlite3
+    import time
+
+    limit = 64 * 1024  # REQUEST_MAX_BYTES, the limit on what patients send
+    questions = ["how long does the drip last?", "and IM?", "which is faster, IV or IM?", "is the shot painful?",
+                 "what side effects can happen?", "can I drive home afterwards?"]
+    database = running_assistant.data_dir / "conversations.db"
+
+    def stored_bytes() -> int:
+        with sqlite3.connect(database) as connection:
+            return connection.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM events WHERE sender_id = ?",
+                                      ("long-talker",)).fetchone()[0]
+
+    turns = 0
+    while stored_bytes() < 2 * limit:
+        assert turns < 80, "the conversation did not grow"
+        try:
+            reply = running_assistant.say("long-talker", questions[turns % len(questions)])
+        except urllib.error.HTTPError as error:
+            assert error.code == 429  # one patient asking this fast is paced by the rate limit
+            time.sleep(1.0)
+            continue
+        turns += 1
+        assert "not medical advice" in joined(reply) and "went wrong" not in joined(reply), turns
+
+
 def _listening_addresses(port: int) -> set:
     """Local IPv4/IPv6 addresses with a socket listening on ``port`` (from /proc/net)."""
     addresses = set()

@@ -219,3 +219,19 @@ def test_comparisons_have_a_one_sentence_direct_answer(kb, topic):
     verdict, = kb.facts(topic=topic, kind=VERDICT)
     assert verdict.routes == ("iv", "im") and verdict.text.count(". ") == 0
 
+
+
+def test_the_snapshot_answers_every_query_as_the_database_does(kb):
+    from bot.knowledge import KnowledgeSnapshot
+    from bot.knowledge.records import ROUTES, VERDICT
+
+    snapshot = KnowledgeSnapshot(kb)
+    assert snapshot.topics() == kb.topics()
+    assert snapshot.sources() == kb.sources()
+    assert snapshot.route_synonyms() == kb.route_synonyms() and snapshot.route_labels() == kb.route_labels()
+    for topic in [None] + [t.id for t in kb.topics()]:
+        for route in (None,) + ROUTES:
+            for kind in (None, VERDICT, "fact"):
+                assert snapshot.facts(topic=topic, route=route, kind=kind) == kb.facts(topic=topic, route=route, kind=kind)
+    conflicts = {f.conflict for f in kb.facts(kind=None) if f.conflict}
+    assert conflicts and all(snapshot.conflict(conflict_id=c) == kb.conflict(conflict_id=c) for c in conflicts)

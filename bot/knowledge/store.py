@@ -15,7 +15,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import schema
-from bot.knowledge.records import FACT, ConflictRecord, FactRecord, SourceRecord, TopicRecord
+from bot.knowledge.records import FACT, ROUTES, ConflictRecord, FactRecord, SourceRecord, TopicRecord
 from bot.settings import get_settings
 
 
@@ -149,6 +149,45 @@ class SqlKnowledgeBase(KnowledgeBase):
         with self._session() as session:
             rows = session.execute(select(schema.RouteSynonym.route, schema.RouteSynonym.label).distinct())
             return {route: label for route, label in rows}
+
+
+class KnowledgeSnapshot(KnowledgeBase):
+    """Another knowledge base read completely, once, and served from memory.
+
+    The curated knowledge changes only when it is rebuilt (``python -m bot build``, or the
+    cluster's start), so the action server reads it at start-up and answers without a database
+    round trip - and keeps answering while the database restarts. A rebuilt knowledge base is
+    picked up when the action server restarts."""
+
+    def __init__(self, source: KnowledgeBase) -> None:
+        self._topics = tuple(source.topics())
+        self._facts = tuple(source.facts(kind=None))
+        self._route_facts = {route: {f.id for f in source.facts(route=route, kind=None)} for route in ROUTES}
+        self._conflicts = {f.conflict: source.conflict(conflict_id=f.conflict) for f in self._facts if f.conflict}
+        self._sources = tuple(source.sources())
+        self._synonyms = dict(source.route_synonyms())
+        self._labels = dict(source.route_labels())
+
+    def topics(self) -> List[TopicRecord]:
+        return list(self._topics)
+
+    def facts(self, *, topic: Optional[str] = None, route: Optional[str] = None, kind: Optional[str] = FACT
+              ) -> List[FactRecord]:
+        return [f for f in self._facts
+                if (kind is None or f.kind == kind) and (topic is None or f.topic == topic)
+                and (route is None or f.id in self._route_facts.get(route, ()))]
+
+    def conflict(self, *, conflict_id: str) -> ConflictRecord:
+        return self._conflicts[conflict_id]
+
+    def sources(self) -> List[SourceRecord]:
+        return list(self._sources)
+
+    def route_synonyms(self) -> Dict[str, Tuple[str, ...]]:
+        return dict(self._synonyms)
+
+    def route_labels(self) -> Dict[str, str]:
+        return dict(self._labels)
 
 
 @lru_cache(maxsize=4)
