@@ -3,6 +3,8 @@
   build     build the knowledge-base database and the spaCy pipeline from knowledge/
   train     train the Rasa model if config, domain or data changed (--force to retrain)
   serve     run the action server and the Rasa server (REST channel) until Ctrl-C
+            (--cluster, or ASSISTANT_PROFILE=cluster: PostgreSQL, Redis, haproxy and
+            RASA_INSTANCES Rasa instances; see bot/cluster.py)
   shell     run the action server and `rasa shell` for staff testing
   explain   show intent, route, facts and reply for questions (interactive without arguments)
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
@@ -18,6 +20,7 @@ from typing import List, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -52,7 +55,9 @@ def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
     from bot.settings import get_settings
     from bot.training import ensure_model
 
-    return serve(ServeOptions(model=ensure_model(), settings=get_settings(), shell=shell))
+    settings = get_settings()
+    cluster = not shell and (getattr(args, "cluster", False) or settings.profile == "cluster")
+    return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster))
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -123,7 +128,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     train = sub.add_parser("train", help="train the Rasa model when its inputs changed")
     train.add_argument("--force", action="store_true", help="retrain even if the model is current")
     train.add_argument("--quiet", action="store_true", help="do not print the model's path")
-    sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
+    serve = sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
+    serve.add_argument("--cluster", action="store_true",
+                       help="PostgreSQL, Redis, haproxy and several Rasa instances (bot/cluster.py)")
     sub.add_parser("shell", help="action server + rasa shell")
     explain = sub.add_parser("explain", help="explain the assistant's answers to questions")
     explain.add_argument("question", nargs="*", help="questions (interactive when none given)")

@@ -66,6 +66,27 @@ class Settings(BaseSettings):
     twilio_auth_token: str = Field("", env="TWILIO_AUTH_TOKEN", repr=False)
     twilio_api_url: str = Field("https://api.twilio.com", env="TWILIO_API_URL")
     twilio_webhook_url: str = Field("", env="TWILIO_WEBHOOK_URL")
+    # The deployment profile: "embedded" (one Rasa process, SQLite, state in memory) or "cluster"
+    # (several Rasa instances behind haproxy, PostgreSQL for conversations and the knowledge base,
+    # Redis for locks, rate limits, phone-channel state and web chat rooms).
+    profile: str = Field("embedded", env="ASSISTANT_PROFILE", regex="^(embedded|cluster)$")
+    # Cluster profile: the PostgreSQL database (conversations; the knowledge base too unless
+    # KB_DATABASE_URL says otherwise) and Redis. Empty: `./run.sh cluster` starts its own.
+    cluster_database_url: str = Field("", env="DATABASE_URL", repr=False)
+    redis_url: str = Field("", env="REDIS_URL", repr=False)
+    # Cluster profile: how many Rasa instances (each with its own action server) run behind the
+    # balancer, and the first of their ports (instance i: RASA_INSTANCE_PORT + i, its action
+    # server ACTION_SERVER_PORT + i). The balancer listens on RASA_PORT.
+    rasa_instances: int = Field(2, env="RASA_INSTANCES", ge=1, le=16)
+    rasa_instance_port: int = Field(5011, env="RASA_INSTANCE_PORT", ge=1, le=65500)
+    # Cluster profile without DATABASE_URL / REDIS_URL: the ports of the PostgreSQL and Redis
+    # servers `./run.sh cluster` starts in DATA_DIR/cluster (loopback only).
+    cluster_postgres_port: int = Field(5433, env="CLUSTER_POSTGRES_PORT", ge=1, le=65535)
+    cluster_redis_port: int = Field(6380, env="CLUSTER_REDIS_PORT", ge=1, le=65535)
+    # The conversation lock across instances: "atomic" (bot.stores.AtomicRedisLockStore). "rasa"
+    # is Rasa's own RedisLockStore, which two instances can both enter at once: there only so
+    # that the race test can show the difference - never use it for patients.
+    cluster_lock_store: str = Field("atomic", env="CLUSTER_LOCK_STORE", regex="^(atomic|rasa)$")
     # Runtime data: conversations (tracker store), logs, the supervisor's socket, generated keys.
     data_dir: Path = Field(PROJECT_ROOT / "var", env="DATA_DIR")
     # The SQLite file of Rasa's tracker store (default: conversations.db in DATA_DIR, mode 0600).
@@ -109,6 +130,21 @@ class Settings(BaseSettings):
             raise ValueError("must be 1-256 characters of A-Z a-z 0-9 _ - (Telegram's rule)")
         return value
 
+    @root_validator(skip_on_failure=True)
+    def _cluster_profile(cls, values: Dict[str, Any]) -> Dict[str, Any]:
+        """The cluster profile needs PostgreSQL and Redis; its knowledge base lives in PostgreSQL
+        too unless KB_DATABASE_URL names another database."""
+        if values.get("profile") != "cluster":
+            return values
+        database, redis_url = values.get("cluster_database_url", ""), values.get("redis_url", "")
+        if not database.startswith(("postgresql://", "postgresql+psycopg2://")):
+            raise ValueError("ASSISTANT_PROFILE=cluster needs DATABASE_URL=postgresql://user:password@host:port/db")
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("ASSISTANT_PROFILE=cluster needs REDIS_URL=redis://:password@host:port/0")
+        if values.get("database_url") == cls.__fields__["database_url"].default:
+            values["database_url"] = database
+        return values
+
     @validator("data_dir")
     def _absolute_data_dir(cls, value: Path) -> Path:
         return value if value.is_absolute() else PROJECT_ROOT / value
@@ -146,6 +182,9 @@ def describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
         name = str(problem["loc"][0])
+        if name == "__root__":  # a rule about several variables: its message names them
+            lines.append(problem["msg"])
+            continue
         field = Settings.__fields__.get(name)
         env = sorted(field.field_info.extra.get("env_names", {name})) if field else [name]
         lines.append(f"{', '.join(e.upper() for e in env)}: {problem['msg']}")
