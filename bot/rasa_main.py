@@ -6,6 +6,9 @@
   ACTION_TIMEOUT_SECONDS) or erroring, Rasa 3.6 logs the error and sends nothing. Here the
   custom action is replaced by a polite apology with the clinic's contact (a domain response
   rendered in the Rasa server) and the disclaimer. Crisis replies never call the action server.
+* A conversation store that cannot be reached fails the turn (the patient gets the apology)
+  instead of silently starting the conversation afresh; a message resent after a lost
+  connection gets the reply it already had instead of a second turn.
 * Rasa 3.6 validates every action-server response with `jsonschema.validate`,
   which re-checks the (large, `$ref`-heavy) events schema against the
   metaschema on every call — about two thirds of the CPU of a whole turn here.
@@ -45,7 +48,6 @@ def _validate_action_result(self, result: Dict[Text, Any]) -> bool:
     raise error
 
 
-APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
 
 
 def _parse_with_questions(self, message, tracker, only_output_properties: bool = True):
@@ -97,6 +99,8 @@ def _never_silent(run):
 
     from rasa.core.actions.action import ActionExecutionRejection, create_bot_utterance
 
+    from bot.wording import APOLOGY_RESPONSES
+
     logger = logging.getLogger("bot.rasa_main")
 
     @functools.wraps(run)
@@ -121,14 +125,88 @@ def _never_silent(run):
     return safe_run
 
 
+def _store_failures_are_loud() -> None:
+    """Rasa wraps the tracker store in a fail-safe that, when the store cannot be read, logs the
+    error and starts the conversation afresh: the patient's context silently lost (and when it
+    cannot save, keeps the turn in this process's memory only). ``StoreUnavailable`` (the store
+    tried and gave up, bot/stores.py) goes through instead: the turn fails, and the channel sends
+    the apology (bot/channels/guard.py)."""
+    from rasa.core.tracker_store import FailSafeTrackerStore
+
+    from bot.stores import StoreUnavailable
+
+    if getattr(FailSafeTrackerStore, "__loud_by_bot__", False):
+        return
+
+    def loud(method):
+        async def call(self, *args, **kwargs):
+            try:
+                return await getattr(self._tracker_store, method.__name__)(*args, **kwargs)
+            except StoreUnavailable:
+                raise
+            except Exception:  # noqa: BLE001 - anything else: Rasa's own handling, as before
+                return await method(self, *args, **kwargs)
+
+        return call
+
+    for name in ("retrieve", "retrieve_full_tracker", "save"):
+        setattr(FailSafeTrackerStore, name, loud(getattr(FailSafeTrackerStore, name)))
+    FailSafeTrackerStore.__loud_by_bot__ = True
+
+
+def answered_before(tracker, message_id: str):
+    """The bot messages that answered the user message ``message_id`` in this conversation, or
+    None when it has not been answered (not received, or its turn never finished)."""
+    from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
+    from rasa.shared.core.constants import ACTION_LISTEN_NAME
+
+    replies, found = [], False
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            if found:
+                return replies
+            found = event.message_id == message_id
+        elif found and isinstance(event, BotUttered):
+            replies.append({"text": event.text, **{k: v for k, v in (event.data or {}).items() if v is not None}})
+        elif found and isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME:
+            return replies
+    return replies if found else None
+
+
+async def _handle_once(self, message):
+    """MessageProcessor.handle_message, answering a resent message (a client that lost its
+    connection before the reply arrived and sends it again with the same id and ``resend``) with
+    the reply it already got, instead of a second turn. It runs inside the conversation's lock,
+    so a resend that overtakes its original waits for it and then gets its reply."""
+    from bot.channels.guard import RESEND
+
+    if message.message_id and (message.metadata or {}).get(RESEND) is True:
+        tracker = await self.tracker_store.retrieve(message.sender_id)
+        replies = answered_before(tracker, message.message_id) if tracker is not None else None
+        if replies is not None:
+            for reply in replies:
+                await message.output_channel.send_response(message.sender_id, reply)
+            from rasa.core.channels.channel import CollectingOutputChannel
+
+            return message.output_channel.messages if isinstance(message.output_channel, CollectingOutputChannel) else None
+    return await _ORIGINAL_HANDLE(self, message)
+
+
+_ORIGINAL_HANDLE = None
+
+
 def apply_fixes() -> None:
-    global _ORIGINAL_PARSE
+    global _ORIGINAL_PARSE, _ORIGINAL_HANDLE
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
 
     if _ORIGINAL_PARSE is None:
         _ORIGINAL_PARSE = MessageProcessor._parse_message_with_graph
         MessageProcessor._parse_message_with_graph = _parse_with_questions
+    if _ORIGINAL_HANDLE is None:
+        _ORIGINAL_HANDLE = MessageProcessor.handle_message
+        MessageProcessor.handle_message = _handle_once
+    _store_failures_are_loud()
 
     RemoteAction._validate_action_result = _validate_action_result
     if not getattr(RemoteAction.run, "__wrapped_by_bot__", False):

@@ -4,11 +4,16 @@ every other reply."""
 from __future__ import annotations
 
 from functools import lru_cache
+import string
 from typing import Dict, List
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, get_settings
+
+# What a patient gets when a turn fails (the action server, the conversation store or the lock
+# store unreachable): sent by the Rasa server (bot/rasa_main.py) or by the channel (bot/channels/guard.py).
+APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
 
 
 @lru_cache(maxsize=1)
@@ -23,3 +28,13 @@ def response_text(name: str, channel: str = "") -> str:
         if channel and variant.get("channel") == channel:
             return variant["text"]
     return next(v["text"] for v in variants if not v.get("channel"))
+
+
+class _Keep(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def clinic_text(name: str, channel: str = "") -> str:
+    """``response_text`` with the clinic's values filled in (as bot.nlg.ClinicResponses does)."""
+    return string.Formatter().vformat(response_text(name, channel), (), _Keep(get_settings().clinic_values()))

@@ -1,0 +1,265 @@
+"""Stores for several Rasa instances (the cluster profile): referenced from endpoints.yml.
+
+* ``PrePingSQLTrackerStore`` - Rasa's SQLTrackerStore on PostgreSQL with ``pool_pre_ping``
+  (a connection left over from before a database restart is replaced instead of failing the
+  first turn) and a short wait-and-retry when the database is unreachable. When it stays
+  unreachable the turn fails loudly (``StoreUnavailable``; Rasa's fail-safe wrapper is told to
+  let it through, bot/rasa_main.py) and the patient gets the apology - never a conversation
+  silently started afresh without its context.
+* ``AtomicRedisLockStore`` - Rasa's RedisLockStore issues tickets with a GET-modify-SET that
+  two instances can interleave (rasa issues 9213, 7921): two messages of one conversation
+  arriving at two instances within milliseconds both run. Here every read-modify-write of a
+  lock is one optimistic Redis transaction (WATCH/MULTI/EXEC, retried on conflict), and the
+  tickets of an instance that died are dropped within seconds.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable, Dict, Optional, Text, Tuple
+from urllib.parse import urlparse
+
+from rasa.core.lock import TicketLock
+from rasa.core.lock_store import DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX, LOCK_LIFETIME, LockError, LockStore
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
+
+logger = logging.getLogger(__name__)
+
+
+class StoreUnavailable(RuntimeError):
+    """The conversation store cannot be reached: fail the turn rather than lose its context."""
+
+
+def postgres_url(url: str) -> str:
+    """``postgresql://`` for psycopg2: Rasa reads pool and schema settings only for that spelling
+    (``postgresql+psycopg2://`` silently loses them)."""
+    return "postgresql://" + url.split("://", 1)[1] if url.startswith("postgresql+psycopg2://") else url
+
+
+def create_conversation_schema(url: str) -> None:
+    """Rasa's ``events`` table, created once before any instance starts (instances starting
+    together would otherwise race to create it)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(postgres_url(url), pool_pre_ping=True)
+    try:
+        SQLTrackerStore.Base.metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+class PrePingSQLTrackerStore(SQLTrackerStore):
+    """``type: bot.stores.PrePingSQLTrackerStore`` in endpoints.yml. The database is DATABASE_URL
+    (or the endpoint's ``url``), so no password is written into a YAML file."""
+
+    ATTEMPTS = 10
+    WAIT_SECONDS = 1.0
+
+    def __init__(self, domain: Any = None, host: Optional[str] = None, event_broker: Any = None,
+                 url: Optional[str] = None, **kwargs: Any) -> None:
+        # Rasa falls back to an in-memory store - conversations silently forgotten - when a custom
+        # store's constructor raises AttributeError or ImportError: fail loudly instead.
+        try:
+            self._connect(url or (host if host and "://" in host else None))
+        except (AttributeError, ImportError) as error:
+            raise StoreUnavailable(f"the tracker store could not be set up ({type(error).__name__})") from None
+        for key in ("dialect", "db", "port", "username", "password", "login_db", "query"):
+            kwargs.pop(key, None)  # Rasa's SQLTrackerStore options: the URL says all of this
+        TrackerStore.__init__(self, domain, event_broker, **kwargs)
+
+    def _connect(self, url: Optional[str]) -> None:
+        import sqlalchemy as sa
+        from rasa.core.tracker_store import create_engine_kwargs
+
+        from bot.settings import get_settings
+
+        url = postgres_url(url or get_settings().cluster_database_url)
+        if not url:
+            raise StoreUnavailable("DATABASE_URL is not set")
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
+
+    async def _retrying(self, operation: Callable[[], Any], what: str) -> Any:
+        import sqlalchemy.exc
+
+        for attempt in range(1, self.ATTEMPTS + 1):
+            try:
+                return await operation()
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                    sqlalchemy.exc.DisconnectionError) as error:
+                logger.warning("tracker store: could not %s (%s), attempt %d of %d",
+                               what, type(error).__name__, attempt, self.ATTEMPTS)
+                if attempt == self.ATTEMPTS:
+                    raise StoreUnavailable(f"the conversation store could not {what}") from None
+                await asyncio.sleep(self.WAIT_SECONDS)
+
+    async def retrieve(self, sender_id: Text) -> Any:
+        return await self._retrying(lambda: SQLTrackerStore.retrieve(self, sender_id), "read a conversation")
+
+    async def retrieve_full_tracker(self, conversation_id: Text) -> Any:
+        return await self._retrying(lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),
+                                    "read a conversation")
+
+    async def keys(self) -> Any:
+        return await self._retrying(lambda: SQLTrackerStore.keys(self), "list conversations")
+
+    async def save(self, tracker: Any) -> None:
+        await self._retrying(lambda: SQLTrackerStore.save(self, tracker), "save a conversation")
+
+
+def redis_client(url: str, *, socket_timeout: float = 5.0) -> Any:
+    import redis
+
+    return redis.Redis.from_url(url, socket_timeout=socket_timeout, socket_connect_timeout=socket_timeout)
+
+
+class AtomicRedisLockStore(LockStore):
+    """``type: bot.stores.AtomicRedisLockStore`` in endpoints.yml (Redis: REDIS_URL, or the
+    endpoint's ``url``).
+
+    Every read-modify-write of a conversation's lock is one optimistic Redis transaction
+    (WATCH/MULTI/EXEC, retried on conflict). Each ticket also names the process that holds it,
+    and every process keeps a short-lived "alive" key in Redis: when an instance dies mid-turn,
+    the others drop its tickets within seconds instead of waiting out the lock's lifetime (60 s)
+    - the patient's resent message is answered at once."""
+
+    WAIT_SECONDS = 0.05  # between looks at a lock held by another turn (Rasa's default: 1 s)
+    KEY_TTL_SECONDS = 3600  # a safety net: locks are deleted when their conversation is served
+    ALIVE_SECONDS = 3  # a process that has not said it is alive for this long is gone
+
+    def __init__(self, endpoint_config: Any = None, url: Optional[str] = None, key_prefix: str = "") -> None:
+        from bot.settings import get_settings
+
+        kwargs = dict(getattr(endpoint_config, "kwargs", None) or {})
+        url = url or getattr(endpoint_config, "url", None) or get_settings().redis_url
+        if not url:
+            raise LockError("REDIS_URL is not set")
+        if not urlparse(url).scheme:
+            url = f"redis://{url}:{kwargs.get('port', 6379)}/{kwargs.get('db', 1)}"
+        self.red = redis_client(url, socket_timeout=float(kwargs.get("socket_timeout", 5)))
+        prefix = key_prefix or kwargs.get("key_prefix") or ""
+        self.key_prefix = (f"{prefix}:" if prefix else "") + DEFAULT_REDIS_LOCK_STORE_KEY_PREFIX
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._heartbeat = threading.Thread(target=self._say_alive, name="lock-store-heartbeat", daemon=True)
+        self._heartbeat.start()
+        super().__init__()
+
+    # -- liveness ----------------------------------------------------------------------------------------
+    def _alive_key(self, owner: str) -> str:
+        return f"{self.key_prefix}alive:{owner}"
+
+    def _say_alive(self) -> None:
+        import redis
+
+        failing = False
+        while True:
+            try:
+                self.red.set(self._alive_key(self.owner), "1", ex=self.ALIVE_SECONDS)
+                failing = False
+            except redis.RedisError as error:
+                if not failing:
+                    logger.error("lock store: cannot reach Redis (%s)", type(error).__name__)
+                failing = True
+            time.sleep(1.0)
+
+    # -- one transaction per change --------------------------------------------------------------------
+    def _key(self, conversation_id: Text) -> str:
+        return self.key_prefix + conversation_id
+
+    def _atomically(self, conversation_id: Text,
+                    change: Callable[[Optional[TicketLock], Dict[str, str], Any], Tuple[Optional[TicketLock], Any]]) -> Any:
+        """Read the lock and its ticket owners, ``change`` them, and write them back (or delete
+        the lock when ``change`` returns None) in one optimistic transaction; retried if another
+        process wrote in between."""
+        key = self._key(conversation_id)
+        outcome: dict = {}
+
+        def transaction(pipe: Any) -> None:
+            raw = pipe.get(key)
+            data = json.loads(raw) if raw else {}
+            lock = TicketLock.from_dict(data) if raw else None
+            owners = {str(k): v for k, v in (data.get("owners") or {}).items()}
+            new_lock, outcome["value"] = change(lock, owners, pipe)
+            pipe.multi()
+            if new_lock is None:
+                pipe.delete(key)
+            else:
+                numbers = {str(t.number) for t in new_lock.tickets}
+                stored = json.loads(new_lock.dumps())
+                stored["owners"] = {k: v for k, v in owners.items() if k in numbers}
+                pipe.set(key, json.dumps(stored), ex=self.KEY_TTL_SECONDS)
+
+        self.red.transaction(transaction, key)
+        return outcome.get("value")
+
+    def _drop_dead(self, lock: TicketLock, owners: Dict[str, str], pipe: Any) -> None:
+        """Remove expired tickets, and tickets of processes that are no longer alive."""
+        lock.remove_expired_tickets()
+        for ticket in list(lock.tickets):
+            owner = owners.get(str(ticket.number))
+            if owner and owner != self.owner and not pipe.exists(self._alive_key(owner)):
+                logger.warning("lock store: a ticket of a process that stopped was dropped")
+                lock.remove_ticket_for(ticket.number)
+
+    # -- Rasa's LockStore interface ----------------------------------------------------------------
+    def lock(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME,
+             wait_time_in_seconds: float = WAIT_SECONDS) -> Any:
+        """Rasa's ticket lock, looking again every 50 ms instead of every second: a message
+        that arrives while its conversation's previous turn runs is answered right after it."""
+        return super().lock(conversation_id, lock_lifetime, wait_time_in_seconds)
+
+    def get_lock(self, conversation_id: Text) -> Optional[TicketLock]:
+        raw = self.red.get(self._key(conversation_id))
+        return TicketLock.from_dict(json.loads(raw)) if raw else None
+
+    def delete_lock(self, conversation_id: Text) -> None:
+        self.red.delete(self._key(conversation_id))
+
+    def save_lock(self, lock: TicketLock) -> None:
+        self._atomically(lock.conversation_id, lambda old, owners, pipe: (lock, None))
+
+    def issue_ticket(self, conversation_id: Text, lock_lifetime: float = LOCK_LIFETIME) -> int:
+        def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[TicketLock, int]:
+            lock = lock or self.create_lock(conversation_id)
+            ticket = lock.issue_ticket(lock_lifetime)
+            owners[str(ticket)] = self.owner
+            return lock, ticket
+
+        try:
+            self.red.set(self._alive_key(self.owner), "1", ex=self.ALIVE_SECONDS)
+            return self._atomically(conversation_id, change)
+        except Exception as error:  # noqa: BLE001 - Rasa expects LockError
+            raise LockError(f"Error while acquiring lock ({type(error).__name__})") from None
+
+    def update_lock(self, conversation_id: Text) -> None:
+        def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[Optional[TicketLock], None]:
+            if lock is not None:
+                self._drop_dead(lock, owners, pipe)
+            return lock, None
+
+        self._atomically(conversation_id, change)
+
+    def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
+        def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[Optional[TicketLock], None]:
+            if lock is not None:
+                lock.remove_ticket_for(ticket_number)
+            return lock, None
+
+        self._atomically(conversation_id, change)
+
+    def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
+        """Finish serving this ticket and delete the lock if nobody waits: one transaction."""
+
+        def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[Optional[TicketLock], None]:
+            if lock is None:
+                return None, None
+            lock.remove_ticket_for(ticket_number)
+            return (lock if lock.is_someone_waiting() else None), None
+
+        self._atomically(conversation_id, change)
