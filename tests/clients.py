@@ -82,10 +82,17 @@ class WebChat:
         self.session: Dict[str, str] = {}
         self.received: List[Dict[str, Any]] = []
 
-    async def connect(self, session_id: Optional[str] = None, token: Optional[str] = None):
+    async def connect(self, session_id: Optional[str] = None, token: Optional[str] = None, *,
+                      transports: Tuple[str, ...] = ("websocket",), cookies: Optional[Dict[str, str]] = None):
+        """Connect and start (or, with its id and token, resume) a session. Long-polling keeps the
+        balancer's cookie, as a browser does; ``cookies`` are sent from the start."""
+        import aiohttp
         import socketio
 
-        self.client = socketio.AsyncClient(reconnection=False)
+        self._http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))  # 127.0.0.1 is an IP
+        if cookies:
+            self._http.cookie_jar.update_cookies(cookies)
+        self.client = socketio.AsyncClient(reconnection=False, http_session=self._http)
         self._confirmed = asyncio.Event()
         self._arrived = asyncio.Event()
 
@@ -100,18 +107,26 @@ class WebChat:
             self._arrived.set()
 
         headers = {"Origin": self.origin} if self.origin else {}
-        await self.client.connect(self.url, transports=["websocket"], headers=headers, wait_timeout=20)
+        await self.client.connect(self.url, transports=list(transports), headers=headers, wait_timeout=20)
         await self.client.emit("session_request", {"session_id": session_id, "token": token})
         await asyncio.wait_for(self._confirmed.wait(), 20)
         return self
 
-    async def ask(self, text: Any, *, button: bool = False, timeout: float = 60) -> List[str]:
+    async def ask(self, text: Any, *, button: bool = False, timeout: float = 60, message_id: Optional[str] = None,
+                  resend: bool = False) -> List[str]:
         start = len(self.received)
-        payload: Dict[str, Any] = {"message": text}
-        if button:
-            payload["metadata"] = {"button": True}
-        await self.client.emit("user_uttered", payload)
+        await self.send(text, button=button, message_id=message_id, resend=resend)
         return await self.replies_since(start, timeout=timeout)
+
+    async def send(self, text: Any, *, button: bool = False, message_id: Optional[str] = None,
+                   resend: bool = False) -> None:
+        payload: Dict[str, Any] = {"message": text}
+        metadata = {key: True for key, on in (("button", button), ("resend", resend)) if on}
+        if metadata:
+            payload["metadata"] = metadata
+        if message_id:
+            payload["message_id"] = message_id
+        await self.client.emit("user_uttered", payload)
 
     async def replies_since(self, start: int, *, timeout: float = 60) -> List[str]:
         deadline = time.monotonic() + timeout
@@ -129,7 +144,10 @@ class WebChat:
                 pass
 
     async def close(self) -> None:
-        await self.client.disconnect()
+        try:
+            await self.client.disconnect()
+        finally:
+            await self._http.close()
 
 
 def webchat_ask(assistant, texts: List[str]) -> List[List[str]]:

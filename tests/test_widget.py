@@ -274,3 +274,23 @@ def test_mobile_viewport_is_full_screen(browser, running_assistant):
         assert (ARTIFACTS / "widget-mobile.png").stat().st_size > 10_000
     finally:
         context.close()
+
+
+def test_through_the_balancer_the_widget_survives_its_instance_dying(page, context, healthy_cluster):
+    """The cluster profile: the demo page's widget talks to haproxy; when the Rasa instance it is
+    connected to is killed, it reconnects (to the other instance) and the conversation goes on."""
+    import signal
+
+    cluster = healthy_cluster
+    log = open_widget(page, cluster.web_url)
+    ask(page, "how long does the drip last?")
+    expect(log.locator(".cc-bot").filter(has_text="40 minutes to an hour")).to_have_count(1)
+    cookies = {c["name"]: c["value"] for c in context.cookies()}
+    instance = cookies.get("CLINIC_INSTANCE")
+    assert instance in ("rasa-1", "rasa-2"), cookies
+    os.kill(cluster.pid(instance), signal.SIGKILL)
+    expect(page.locator("[data-clinic-chat]")).to_have_attribute("data-connected", "false")
+    expect(page.locator("[data-clinic-chat]")).to_have_attribute("data-connected", "true", timeout=30_000)
+    ask(page, "and IM?")
+    expect(log.locator(".cc-bot").filter(has_text="30 to 45 minutes")).to_have_count(1)
+    expect(log.locator(".cc-bot").filter(has_text="Source:")).to_have_count(2)

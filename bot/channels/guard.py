@@ -12,10 +12,15 @@
 * Text that is not valid Unicode (lone surrogates) is repaired, and client metadata is
   reduced to what the assistant uses.
 * Rate limits (bot/channels/limits.py) are checked before any of that work: ``admit``.
-* Sender ids a client chooses (REST) must be short and plain: ``valid_sender``.
+* Sender ids a client chooses (REST) must be short and plain: ``valid_sender``; so must the
+  message ids a client may give (``client_message_id``), with which it marks a message it sends
+  again after a lost connection (``resend``: answered with the reply it already had).
+* A turn that fails (the conversation store or the lock store unreachable) gets the apology
+  with the clinic's number and the emergency number, never silence: ``deliver``.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from dataclasses import dataclass, field
@@ -27,7 +32,7 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels.limits import get_limits
 from bot.settings import PROJECT_ROOT, get_settings
-from bot.wording import response_text
+from bot.wording import APOLOGY_RESPONSES, clinic_text, response_text
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ NOT_TEXT = "/non_text_message"
 SCREEN = "screen"  # metadata key read by the crisis layer
 TOO_LONG = "too_long"
 BUTTON = "button"  # metadata key a channel sets for a button press
+RESEND = "resend"  # metadata key: the client sends this message (same message id) again
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
@@ -90,9 +96,18 @@ def screen_message(message: UserMessage) -> UserMessage:
     button = (message.metadata or {}).get(BUTTON) is True
     incoming = screen(message.text, max_chars=settings.message_max_chars,
                       prefix_chars=settings.crisis_screen_chars, button=button)
+    resend = bool(message.message_id) and (message.metadata or {}).get(RESEND) is True
     message.text = incoming.text
-    message.metadata = incoming.metadata or None
+    message.metadata = {**incoming.metadata, **({RESEND: True} if resend else {})} or None
     return message
+
+
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def client_message_id(value: Any) -> Optional[str]:
+    """A message id a client chose (8-64 characters of A-Z a-z 0-9 _ -), or None."""
+    return value if isinstance(value, str) and _MESSAGE_ID.fullmatch(value) else None
 
 
 _SENDER = re.compile(r"[A-Za-z0-9._:@-]+")
@@ -117,3 +132,36 @@ async def admit(message: UserMessage, *, address: Optional[str] = None) -> bool:
                 message.sender_id, response_text("utter_slow_down", message.input_channel or ""))
         return False
     return True
+
+
+async def apologise(message: UserMessage, output: Any = None) -> None:
+    """The apology (with the clinic's and the emergency number) and the disclaimer, sent
+    without Rasa: for a turn that could not run."""
+    output = output or message.output_channel
+    if output is None:
+        return
+    try:
+        for name in APOLOGY_RESPONSES:
+            await output.send_text_message(message.sender_id, clinic_text(name, message.input_channel or ""))
+    except Exception as error:  # noqa: BLE001 - nothing more can be done; the log says so
+        logger.error("the apology could not be sent either (%s)", type(error).__name__,
+                     extra={"channel": message.input_channel})
+
+
+async def deliver(message: UserMessage, on_new_message: OnNewMessage, *, address: Optional[str] = None,
+                  apology_output: Any = None) -> bool:
+    """One incoming message, as every patient channel handles it: rate limits, screening, the
+    turn - and when the turn fails, the apology instead of silence (``apology_output``: where
+    to send it when the usual way is what failed). True when the turn ran."""
+    try:
+        if not await admit(message, address=address):
+            return False
+        await on_new_message(screen_message(message))
+        return True
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the patient gets the apology, the log the reason
+        logger.error("a turn failed (%s); the patient gets the apology", type(error).__name__,
+                     extra={"channel": message.input_channel})
+        await apologise(message, apology_output)
+        return False

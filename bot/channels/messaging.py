@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import logging
 import re
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
 
 from rasa.core.channels.channel import InputChannel
@@ -24,6 +23,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.settings import Settings, get_settings
+from bot.shared import seen_ids
 
 logger = logging.getLogger(__name__)
 
@@ -32,24 +32,6 @@ def pseudonym(*, key: str, channel: str, address: str) -> str:
     """The conversation id for ``address`` (a chat id or phone number) on ``channel``."""
     digest = hmac.new(key.encode(), f"{channel}:{address}".encode(), hashlib.sha256).hexdigest()
     return f"{channel}-{digest[:40]}"
-
-
-class SeenIds:
-    """A bounded memory of delivery ids (update_id, MessageSid) already handled."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._seen: "OrderedDict[str, None]" = OrderedDict()
-        self._limit = limit
-
-    def first_time(self, delivery_id: Any) -> bool:
-        key = str(delivery_id)
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            return False
-        self._seen[key] = None
-        if len(self._seen) > self._limit:
-            self._seen.popitem(last=False)
-        return True
 
 
 class BackgroundTurns:
@@ -90,7 +72,7 @@ class PhoneChannel(InputChannel):
         self.enabled = not missing
         if missing:
             logger.info("%s: off (set %s to use it)", self.name(), ", ".join(missing))
-        self._seen = SeenIds()
+        self._seen = seen_ids(settings, self.name())
         self._turns = BackgroundTurns(self.name())
 
     def conversation_id(self, address: str) -> str:

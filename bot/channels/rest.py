@@ -3,12 +3,17 @@
 Rasa's RestInput with the limits a public endpoint needs, before any work is done:
 
 * the body is a JSON object of at most REQUEST_MAX_BYTES (larger bodies get 413 from Sanic);
-  ``sender`` is a short plain id (no shared "default" conversation), ``message`` is text, and
-  ``metadata`` may only say ``{"button": true}``; anything else is a 400 with a short JSON error;
+  ``sender`` is a short plain id (no shared "default" conversation), ``message`` is text,
+  ``message_id`` (optional) a plain id of 8-64 characters, and ``metadata`` may only say
+  ``{"button": true}`` and/or ``{"resend": true}`` (the same ``message_id`` sent again after a
+  lost connection: answered with the reply it already had, not a second turn); anything else
+  is a 400 with a short JSON error;
 * rate limits per client address and per sender: 429 with a short JSON error;
 * the message is screened like every channel's (bot/channels/guard.py);
 * a client that leaves early or a failing turn is logged without the message text, and the
-  ``input_channel`` a client names is ignored (it would pick another channel's wording).
+  ``input_channel`` a client names is ignored (it would pick another channel's wording);
+* a turn that fails is a 503 with a short JSON error and the apology a patient would get
+  (``messages``), so a client can show it or retry.
 """
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, screen_message, valid_sender
+from bot.channels.guard import (BUTTON, RESEND, OnNewMessage, apologise, client_message_id, screen_message,
+                                valid_sender)
 from bot.channels.limits import get_limits
 
 logger = logging.getLogger(__name__)
@@ -66,14 +72,17 @@ class RestChannel(InputChannel):
                 return bad_request("'message' must be text")
             if metadata is not None and not isinstance(metadata, dict):
                 return bad_request("'metadata' must be an object")
+            message_id = body.get("message_id")
+            if message_id is not None and client_message_id(message_id) is None:
+                return bad_request("'message_id' must be 8-64 characters of A-Z a-z 0-9 _ -")
             limits = get_limits()
             if not (limits.for_address(client_address(request)).allowed and limits.for_sender(self.name(), sender).allowed):
                 logger.warning("rate limit: a REST message was refused")
                 return bad_request("too many messages; please slow down", status=429)
             collector = CollectingOutputChannel()
-            button = bool(metadata and metadata.get(BUTTON) is True)
-            message = UserMessage(text, collector, sender, input_channel=self.name(),
-                                  metadata={BUTTON: True} if button else None)
+            flags = {key: True for key in (BUTTON, RESEND) if metadata and metadata.get(key) is True}
+            message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id,
+                                  metadata=flags or None)
             try:
                 await on_new_message(screen_message(message))
             except asyncio.CancelledError:
@@ -81,7 +90,10 @@ class RestChannel(InputChannel):
                 raise
             except Exception as error:  # noqa: BLE001 - never a stack trace or the text in the reply
                 logger.error("rest: a turn failed (%s)", type(error).__name__)
-                return bad_request("the assistant could not answer; please try again", status=503)
+                apology = CollectingOutputChannel()
+                await apologise(message, apology)
+                return response.json({"error": "the assistant could not answer; please try again",
+                                      "messages": apology.messages}, status=503)
             return response.json(collector.messages)
 
         webhook.add_route(health, "/", methods=["GET"])

@@ -13,6 +13,12 @@ The same events as Rasa's socket.io channel (``session_request`` / ``session_con
   and per session; every message is screened like every channel's.
 * ``enter_room`` is awaited when python-socketio makes it a coroutine (>= 5.10), so session
   persistence does not depend on the 5.9.0 pin.
+* A message may carry the client's ``message_id`` (and ``resend`` when sent again after a lost
+  connection); every reply names the message it answers (``reply_to``).
+* Several instances (the cluster profile): rooms go through Redis (bot/shared.py), so a reply
+  reaches the session's sockets on any instance. What this instance sends to its own socket
+  (the session confirmation, the apology when a turn fails - perhaps because Redis did) is
+  emitted directly, not through Redis.
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
-from bot.channels.guard import BUTTON, OnNewMessage, admit, screen_message
+from bot.channels.guard import BUTTON, RESEND, OnNewMessage, client_message_id, deliver
 from bot.channels.limits import get_limits
 from bot.settings import Settings, get_settings
 
@@ -67,6 +73,22 @@ async def _maybe_await(result: Any) -> None:
         await result
 
 
+class WebChatOutput(SocketIOOutput):
+    """Rasa's socket.io output, each reply marked with the id of the message it answers;
+    ``local``: emitted to this process's sockets only."""
+
+    def __init__(self, sio: AsyncServer, bot_message_evt: Text, *, reply_to: Optional[str] = None,
+                 local: bool = False) -> None:
+        super().__init__(sio, bot_message_evt)
+        self.reply_to = reply_to
+        self.local = local
+
+    async def _send_message(self, socket_id: Text, response: Any) -> None:
+        if self.reply_to:
+            response = {**response, "reply_to": self.reply_to}
+        await self.sio.emit(self.bot_message_evt, response, room=socket_id, ignore_queue=self.local)
+
+
 class WebChatInput(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -87,7 +109,7 @@ class WebChatInput(InputChannel):
         self.sio: Optional[AsyncServer] = None
 
     def get_output_channel(self) -> Optional[OutputChannel]:
-        return SocketIOOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
+        return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
     def server(self, settings: Settings) -> AsyncServer:
         from bot.shared import socketio_manager
@@ -134,23 +156,24 @@ class WebChatInput(InputChannel):
                 await _maybe_await(sio.leave_room(sid, previous))
             await _maybe_await(sio.enter_room(sid, session_id))
             await sio.save_session(sid, {**state, "session_id": session_id})
-            await sio.emit("session_confirm", {"session_id": session_id, "token": token}, room=sid)
+            await sio.emit("session_confirm", {"session_id": session_id, "token": token}, room=sid, ignore_queue=True)
 
         @sio.on(self.user_message_evt)
         async def handle_message(sid: Text, data: Any) -> None:
             state = await sio.get_session(sid)
             session_id = state.get("session_id")
             if not session_id:
-                await sio.emit("session_required", {}, room=sid)
+                await sio.emit("session_required", {}, room=sid, ignore_queue=True)
                 return
             data = data if isinstance(data, dict) else {}
-            metadata = data.get("metadata")
-            button = isinstance(metadata, dict) and metadata.get(BUTTON) is True
+            metadata = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            flags = {key: True for key in (BUTTON, RESEND) if metadata.get(key) is True}
+            message_id = client_message_id(data.get("message_id"))
             text = data.get("message")
-            message = UserMessage(text if isinstance(text, str) else None, SocketIOOutput(sio, self.bot_message_evt), session_id,
-                                  input_channel=self.name(), metadata={BUTTON: True} if button else None)
-            if not await admit(message, address=state.get("address")):
-                return
-            await on_new_message(screen_message(message))
+            output = WebChatOutput(sio, self.bot_message_evt, reply_to=message_id)
+            message = UserMessage(text if isinstance(text, str) else None, output, session_id,
+                                  input_channel=self.name(), message_id=message_id, metadata=flags or None)
+            await deliver(message, on_new_message, address=state.get("address"),
+                          apology_output=WebChatOutput(sio, self.bot_message_evt, reply_to=message_id, local=True))
 
         return webhook

@@ -18,7 +18,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, admit, screen_message
+from bot.channels.guard import BUTTON, OnNewMessage, deliver
 from bot.channels.messaging import PhoneChannel, split_message, telegram_html
 from bot.settings import Settings
 
@@ -151,9 +151,8 @@ class TelegramInput(PhoneChannel):
         metadata = {BUTTON: True} if incoming["callback_id"] else None
         message = UserMessage(incoming["text"], TelegramReplies(bot, incoming["chat_id"]), sender,
                               input_channel=self.name(), metadata=metadata)
-        if await admit(message):
-            await on_new_message(screen_message(message))
-        logger.info("telegram: answered an update")
+        if await deliver(message, on_new_message):
+            logger.info("telegram: answered an update")
 
 
 async def register_webhook(settings: Settings, url: str) -> Dict[str, Any]:

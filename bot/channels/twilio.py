@@ -10,7 +10,6 @@ configurable (a stand-in in the tests).
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -18,9 +17,10 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, admit, screen_message
+from bot.channels.guard import BUTTON, OnNewMessage, deliver
 from bot.channels.messaging import PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
 from bot.settings import Settings
+from bot.shared import offered_options
 
 logger = logging.getLogger(__name__)
 
@@ -37,30 +37,14 @@ def make_client(settings: Settings) -> Any:
     return client
 
 
-class OfferedOptions:
-    """The numbered options last offered in each conversation (bounded, in memory)."""
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._offered: "OrderedDict[str, List[str]]" = OrderedDict()
-        self._limit = limit
-
-    def offer(self, conversation: str, payloads: List[str]) -> None:
-        self._offered[conversation] = payloads
-        self._offered.move_to_end(conversation)
-        if len(self._offered) > self._limit:
-            self._offered.popitem(last=False)
-
-    def choose(self, conversation: str, text: str) -> Optional[str]:
-        """The payload a reply like "2" selects, if options were offered and it is in range."""
-        payloads = self._offered.get(conversation)
-        choice = text.strip().rstrip(".)")
-        if not payloads or not choice.isdigit():
-            return None
-        number = int(choice)
-        return payloads[number - 1] if 1 <= number <= len(payloads) else None
-
-    def clear(self, conversation: str) -> None:
-        self._offered.pop(conversation, None)
+def choose(options, conversation: str, text: str) -> Optional[str]:
+    """The payload a reply like "2" selects, if options were offered and it is in range."""
+    payloads = options.offered(conversation)
+    choice = text.strip().rstrip(".)")
+    if not payloads or not choice.isdigit():
+        return None
+    number = int(choice)
+    return payloads[number - 1] if 1 <= number <= len(payloads) else None
 
 
 class TwilioReplies(OutputChannel):
@@ -70,7 +54,7 @@ class TwilioReplies(OutputChannel):
     def name(cls) -> Text:
         return "twilio"
 
-    def __init__(self, client: Any, *, to: str, from_: str, conversation: str, options: OfferedOptions) -> None:
+    def __init__(self, client: Any, *, to: str, from_: str, conversation: str, options: Any) -> None:
         self._client = client
         self._to = to
         self._from = from_
@@ -131,7 +115,7 @@ class TwilioInput(PhoneChannel):
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._options = OfferedOptions()
+        self._options = offered_options(settings)
         self._client: Any = None
 
     def client(self) -> Any:
@@ -171,11 +155,10 @@ class TwilioInput(PhoneChannel):
 
     async def _turn(self, sender: str, to: str, text: Optional[str], on_new_message: OnNewMessage) -> None:
         conversation = self.conversation_id(sender)
-        chosen = self._options.choose(conversation, text) if text else None
+        chosen = choose(self._options, conversation, text) if text else None
         self._options.clear(conversation)
         replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
         message = UserMessage(chosen or text, replies, conversation, input_channel=self.name(),
                               metadata={BUTTON: True} if chosen else None)
-        if await admit(message):
-            await on_new_message(screen_message(message))
-        logger.info("twilio: answered a message")
+        if await deliver(message, on_new_message):
+            logger.info("twilio: answered a message")

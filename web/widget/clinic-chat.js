@@ -316,6 +316,8 @@
       self.socket = window.io(self.server, {
         path: self.options.path || "/socket.io",
         transports: self.options.transports || ["websocket"],
+        // Behind a balancer, long-polling stays on one instance through its cookie.
+        withCredentials: true,
         reconnection: true,
         reconnectionDelay: 500,
         reconnectionDelayMax: 4000
@@ -334,6 +336,11 @@
         }
         self.state.sessionId = data.session_id;
         self.state.token = data.token;
+        // Messages sent on a connection that was lost before their reply came are sent again,
+        // marked as such: the server answers each message once (with the reply it already had).
+        self.state.messages.forEach(function (m) {
+          if (m.from === "user" && m.status === "sent") { m.status = "pending"; m.resend = true; }
+        });
         self.save();
         self.ready = true;
         self.root.setAttribute("data-connected", "true");
@@ -391,7 +398,10 @@
     }
     this.state.messages.forEach(function (m) {
       if (m.status !== "pending") return;
-      self.socket.emit("user_uttered", m.button ? { message: m.payload, metadata: { button: true } } : { message: m.payload });
+      var metadata = {};
+      if (m.button) metadata.button = true;
+      if (m.resend) metadata.resend = true;
+      self.socket.emit("user_uttered", { message: m.payload, message_id: m.id, metadata: metadata });
       m.status = "sent";
       self.markStatus(m);
       self.waitForReply();
@@ -427,6 +437,17 @@
 
   Widget.prototype.receive = function (data) {
     if (!data || (typeof data.text !== "string" && !data.quick_replies && !data.buttons)) return;
+    var question = typeof data.reply_to === "string" ? this.state.messages.filter(function (m) {
+      return m.from === "user" && m.id === data.reply_to;
+    })[0] : null;
+    if (question) {
+      // A reply delivered twice (the original and the answer to a resend) is shown once.
+      var seen = question.replies || [];
+      var key = typeof data.text === "string" ? data.text : JSON.stringify(data);
+      if (question.status === "answered" && seen.indexOf(key) >= 0) return;
+      question.status = "answered";
+      question.replies = seen.concat([key]).slice(-20);
+    }
     clearTimeout(this.replyTimer);
     this.typing.hidden = true;
     if (this.status.textContent === this.t("noReply")) this.setStatus("");
