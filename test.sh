@@ -7,6 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements-test.txt
 ensure_web
 ensure_chromium
+ensure_cluster_packages optional
 build_knowledge
 cd "$ROOT"
 exec "$VENV/bin/python" -m pytest "$@"

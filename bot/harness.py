@@ -102,11 +102,61 @@ class RunningAssistant:
         self.stop()
 
 
+def free_port_range(count: int, *, attempts: int = 200) -> int:
+    """The first of ``count`` consecutive free ports."""
+    import random
+
+    for _ in range(attempts):
+        first = random.randint(20_000, 60_000 - count)
+        sockets = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                sockets.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in sockets:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+class RunningCluster(RunningAssistant):
+    """The cluster profile: ``rasa_port`` is the balancer; ``instance(i)`` talks to one instance."""
+
+    def __init__(self, *args: Any, instance_ports: List[int], postgres_port: int, redis_port: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.instance_ports = instance_ports
+        self.postgres_port = postgres_port
+        self.redis_port = redis_port
+
+    def instance(self, number: int) -> RunningAssistant:
+        """A view of Rasa instance ``number`` (1-based) without the balancer."""
+        view = RunningAssistant(self.process, self.instance_ports[number - 1], self.action_port + number - 1, self.log,
+                                self.ready_seconds, self.web_port, self.data_dir)
+        return view
+
+    def secret(self, name: str) -> str:
+        return (self.data_dir / "secrets" / f"{name}.key").read_text(encoding="utf-8").strip()
+
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://clinic:{self.secret('postgres-clinic')}@127.0.0.1:{self.postgres_port}/clinic"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://:{self.secret('redis')}@127.0.0.1:{self.redis_port}/0"
+
+
 def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240,
-                    data_dir: Optional[Path] = None) -> RunningAssistant:
-    """Start `python -m bot serve` on free ports, with its own data folder next to ``log``,
-    and wait until it says it is ready."""
-    rasa_port, action_port, web_port = free_port(), free_port(), free_port()
+                    data_dir: Optional[Path] = None, *, cluster: bool = False, instances: int = 2) -> RunningAssistant:
+    """Start `python -m bot serve` (``cluster``: ``serve --cluster`` with its own PostgreSQL,
+    Redis, haproxy and ``instances`` Rasa instances) on free ports, with its own data folder
+    next to ``log``, and wait until it says it is ready."""
+    rasa_port, web_port = free_port(), free_port()
+    action_port = free_port_range(instances) if cluster else free_port()
     data_dir = data_dir or log.parent / "var"
     env = {
         **os.environ,
@@ -116,19 +166,31 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
         "DATA_DIR": str(data_dir),
         "RASA_TELEMETRY_ENABLED": "false",
         "PYTHONPATH": str(PROJECT_ROOT),
-        **(extra_env or {}),
     }
+    command = [sys.executable, "-m", "bot", "serve"]
+    if cluster:
+        instance_port = free_port_range(instances)
+        env.update({"RASA_INSTANCES": str(instances), "RASA_INSTANCE_PORT": str(instance_port),
+                    "CLUSTER_POSTGRES_PORT": str(free_port()), "CLUSTER_REDIS_PORT": str(free_port())})
+        for name in ("ASSISTANT_PROFILE", "DATABASE_URL", "REDIS_URL", "KB_DATABASE_URL"):
+            env.pop(name, None)
+        command.append("--cluster")
+    env.update(extra_env or {})
     handle = log.open("w")
     started = time.monotonic()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
-    )
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     while time.monotonic() - started < timeout:
         if "Assistant ready" in log.read_text(errors="replace"):
-            return RunningAssistant(process, rasa_port, action_port, log, time.monotonic() - started, web_port,
-                                    Path(env["DATA_DIR"]))
+            ready = time.monotonic() - started
+            if cluster:
+                return RunningCluster(process, rasa_port, action_port, log, ready, web_port, Path(env["DATA_DIR"]),
+                                      instance_ports=[instance_port + i for i in range(instances)],
+                                      postgres_port=int(env["CLUSTER_POSTGRES_PORT"]),
+                                      redis_port=int(env["CLUSTER_REDIS_PORT"]))
+            return RunningAssistant(process, rasa_port, action_port, log, ready, web_port, Path(env["DATA_DIR"]))
         if process.poll() is not None:
             break
         time.sleep(0.25)
     process.kill()
+    process.wait()
     raise RuntimeError("assistant did not start:\n" + log.read_text(errors="replace")[-4000:])

@@ -4,8 +4,11 @@
     var/log/               one log file per process (JSON lines, no patient text)
     var/run/               the supervisor's configuration and control socket
     var/secrets/           keys generated on first use (mode 0600) when not given in the environment
+    var/cluster/           the cluster profile's own PostgreSQL and Redis (bot/cluster.py)
 
-Everything here is created owner-only: the folder 0700, files 0600.
+Everything here is created owner-only: the folder 0700, files 0600 (with the cluster profile
+run as root, ``var/`` and ``var/cluster/`` are 0711 so that PostgreSQL and Redis, each as its
+own system user, reach their own 0700 folders; nothing else is readable).
 """
 from __future__ import annotations
 
@@ -31,12 +34,14 @@ def private_file(path: Path) -> Path:
     return path
 
 
-def prepare(settings: Settings) -> None:
-    """The data folder, its log and run folders, and the tracker store file, all owner-only."""
+def prepare(settings: Settings, *, tracker_store_file: bool = True) -> None:
+    """The data folder, its log and run folders, and (embedded profile) the tracker store file,
+    all owner-only."""
     private_dir(settings.data_dir)
     private_dir(settings.log_dir)
     private_dir(settings.data_dir / "run")
-    private_file(settings.tracker_store_path)
+    if tracker_store_file:
+        private_file(settings.tracker_store_path)
 
 
 def secret(settings: Settings, name: str) -> str:

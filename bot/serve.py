@@ -1,12 +1,16 @@
 """Run the assistant under supervision until Ctrl-C: ``python -m bot serve`` (``./run.sh``).
 
 The processes - the action server, the Rasa server and the web server (widget, demo page,
-health) - are run by supervisord (the ``supervisor`` package from PyPI), which restarts a
-crashed one at once and backs off (1 s, 2 s, ... up to 10 tries) when it keeps failing to
-start. This process writes supervisord's configuration into DATA_DIR/run, starts it, waits
-until every service answers, prints the addresses, and on Ctrl-C (or SIGTERM) stops
-everything cleanly. Each process logs JSON lines to DATA_DIR/log/<name>.log; the console
-only shows progress and addresses.
+health); in the cluster profile also PostgreSQL, Redis, haproxy and several Rasa instances
+(bot/cluster.py) - are run by supervisord (the ``supervisor`` package from PyPI), which
+restarts a crashed one at once and backs off (1 s, 2 s, ... up to 10 tries) when it keeps
+failing to start. This process writes supervisord's configuration into DATA_DIR/run, starts
+it, waits until every service answers, prints the addresses, and on Ctrl-C (or SIGTERM) stops
+everything cleanly. Each process logs JSON lines to DATA_DIR/log/<name>.log; the console only
+shows progress and addresses.
+
+A plan may hold programs back (``autostart=False``) until a bootstrap step has run: the
+cluster creates its database, schema and knowledge base before any Rasa instance starts.
 
 ``shell`` mode supervises the action server and runs ``rasa shell`` in the foreground.
 """
@@ -20,9 +24,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import yaml
 
@@ -30,13 +34,29 @@ from bot import runtime
 from bot.settings import PROJECT_ROOT, Settings
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, OSError):
+        return False
+
+
+def http_ready(url: str) -> Callable[[], bool]:
+    return lambda: _answers(url)
+
+
 @dataclass(frozen=True)
 class Program:
     name: str
     command: List[str]
-    ready_url: str
+    ready: Callable[[], bool]  # true once the program serves
     label: str
     priority: int = 50
+    autostart: bool = True  # False: started by the plan after its bootstrap step
+    user: Optional[str] = None  # run as this system user (supervisord runs as root)
+    environment: Dict[str, str] = field(default_factory=dict)  # no secrets: written into the config
+    stop_signal: str = "INT"
 
 
 @dataclass(frozen=True)
@@ -46,21 +66,42 @@ class ServeOptions:
     endpoints: Path = PROJECT_ROOT / "endpoints.yml"
     credentials: Path = PROJECT_ROOT / "credentials.yml"
     shell: bool = False
+    cluster: bool = False
     startup_timeout: float = 240.0
+
+
+@dataclass
+class Plan:
+    """What to run: the programs, their environment, what to do before the held-back programs
+    start, and what to tell the person who started it."""
+
+    settings: Settings
+    programs: List[Program]
+    env: Dict[str, str]
+    bootstrap: Callable[[], None] = lambda: None
+    addresses: List[str] = field(default_factory=list)
 
 
 def run_dir(settings: Settings) -> Path:
     return settings.data_dir / "run"
 
 
-def endpoints_for(options: ServeOptions) -> Path:
-    """endpoints.yml pointed at this run's action server and tracker store (DATA_DIR/run)."""
+def write_endpoints(options: ServeOptions, *, name: str, action_port: int, tracker_store: Dict,
+                    lock_store: Optional[Dict] = None) -> Path:
+    """endpoints.yml for one Rasa process: this run's action server, tracker store and lock
+    store (DATA_DIR/run). No secret is written: the stores read DATABASE_URL and REDIS_URL."""
     data = yaml.safe_load(options.endpoints.read_text(encoding="utf-8")) or {}
-    data.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{options.settings.action_server_port}/webhook"
-    data["tracker_store"] = {"type": "SQL", "dialect": "sqlite", "db": str(options.settings.tracker_store_path)}
-    target = run_dir(options.settings) / "endpoints.yml"
+    data.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    data["tracker_store"] = tracker_store
+    if lock_store:
+        data["lock_store"] = lock_store
+    target = run_dir(options.settings) / name
     target.write_text(yaml.safe_dump(data), encoding="utf-8")
     return target
+
+
+def sqlite_tracker_store(settings: Settings) -> Dict:
+    return {"type": "bot.stores.PrePingSQLTrackerStore", "url": f"sqlite:///{settings.tracker_store_path}"}
 
 
 def child_env(settings: Settings) -> Dict[str, str]:
@@ -78,21 +119,46 @@ def child_env(settings: Settings) -> Dict[str, str]:
     return env
 
 
-def programs(options: ServeOptions) -> List[Program]:
+def rasa_command(options: ServeOptions, *, endpoints: Path, port: int, interface: str) -> List[str]:
+    return [sys.executable, "-m", "bot.rasa_main", "run", "--model", str(options.model),
+            "--endpoints", str(endpoints), "--credentials", str(options.credentials),
+            "--port", str(port), "--interface", interface]
+
+
+def action_program(name: str, port: int, label: str, *, autostart: bool = True) -> Program:
+    return Program(name, [sys.executable, "-m", "bot.action_server"], http_ready(f"http://127.0.0.1:{port}/health"),
+                   label, priority=10, autostart=autostart, environment={"ACTION_SERVER_PORT": str(port)})
+
+
+def web_program(settings: Settings, *, autostart: bool = True) -> Program:
+    return Program("web", [sys.executable, "-m", "bot.web"],
+                   http_ready(f"http://127.0.0.1:{settings.web_port}/widget/widget-config.json"),
+                   "web server", priority=30, autostart=autostart)
+
+
+def embedded_plan(options: ServeOptions) -> Plan:
+    """One action server, one Rasa server (SQLite tracker store, in-memory lock), the web server."""
+    from bot.stores import create_conversation_schema
+
     s = options.settings
-    python = sys.executable
-    actions = Program("actions", [python, "-m", "bot.action_server"],
-                      f"http://127.0.0.1:{s.action_server_port}/health", "action server", priority=10)
+    tracker_store = sqlite_tracker_store(s)
+    actions = action_program("actions", s.action_server_port, "action server")
+    plan = Plan(s, [actions], child_env(s), bootstrap=lambda: create_conversation_schema(tracker_store["url"]))
     if options.shell:
-        return [actions]
-    rasa = Program("rasa", [
-        python, "-m", "bot.rasa_main", "run", "--model", str(options.model),
-        "--endpoints", str(endpoints_for(options)), "--credentials", str(options.credentials),
-        "--port", str(s.rasa_port), "--interface", s.rasa_interface,
-    ], f"http://127.0.0.1:{s.rasa_port}/webhooks/rest/", "Rasa server", priority=20)
-    web = Program("web", [python, "-m", "bot.web"], f"http://127.0.0.1:{s.web_port}/widget/widget-config.json",
-                  "web server", priority=30)
-    return [actions, rasa, web]
+        return plan
+    endpoints = write_endpoints(options, name="endpoints.yml", action_port=s.action_server_port,
+                                tracker_store=tracker_store)
+    rasa = Program("rasa", rasa_command(options, endpoints=endpoints, port=s.rasa_port, interface=s.rasa_interface),
+                   http_ready(f"http://127.0.0.1:{s.rasa_port}/webhooks/rest/"), "Rasa server", priority=20,
+                   autostart=False)
+    plan.programs += [rasa, web_program(s)]
+    web = f"http://{s.web_interface}:{s.web_port}"
+    plan.addresses = [
+        f"Demo clinic page with the chat widget: {web}/",
+        f"Health of every service: {web}/health",
+        f"Assistant ready: POST messages to http://127.0.0.1:{s.rasa_port}/webhooks/rest/webhook (Ctrl-C stops it)",
+    ]
+    return plan
 
 
 def _ini(value: str) -> str:
@@ -114,33 +180,36 @@ def supervisor_config(settings: Settings, progs: List[Program]) -> str:
         lines += [
             f"[program:{program.name}]",
             f"command={_ini(shlex.join(program.command))}",
-            "autostart=true", "autorestart=true", "startsecs=3", "startretries=10",
-            "stopsignal=INT", "stopwaitsecs=20", "stopasgroup=true", "killasgroup=true",
-            f"priority={program.priority}",
+            f"autostart={'true' if program.autostart else 'false'}", "autorestart=true", "startsecs=3",
+            "startretries=10", f"stopsignal={program.stop_signal}", "stopwaitsecs=20", "stopasgroup=true",
+            "killasgroup=true", f"priority={program.priority}",
             f"stdout_logfile={_ini(str(logs / (program.name + '.log')))}",
-            "stdout_logfile_maxbytes=20MB", "stdout_logfile_backups=3", "redirect_stderr=true", "",
+            "stdout_logfile_maxbytes=20MB", "stdout_logfile_backups=3", "redirect_stderr=true",
         ]
+        if program.user:
+            lines.append(f"user={program.user}")
+        if program.environment:
+            pairs = ",".join(f'{key}="{_ini(value)}"' for key, value in sorted(program.environment.items()))
+            lines.append(f"environment={pairs}")
+        lines.append("")
     return "\n".join(lines)
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, OSError):
-        return False
-
-
-def wait_for_http(url: str, *, timeout: float, process: Optional[subprocess.Popen] = None) -> None:
-    """Poll ``url`` until it answers 200, the process dies, or the timeout passes."""
+def wait_for(ready: Callable[[], bool], *, timeout: float, what: str,
+             process: Optional[subprocess.Popen] = None) -> None:
+    """Poll ``ready`` until it is true, the process dies, or the timeout passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
-            raise RuntimeError(f"exited with {process.returncode} before {url} answered")
-        if _answers(url):
+            raise RuntimeError(f"exited with {process.returncode} before {what} was ready")
+        if ready():
             return
         time.sleep(0.25)
-    raise TimeoutError(f"{url} did not answer within {timeout:.0f}s")
+    raise TimeoutError(f"{what} was not ready within {timeout:.0f}s")
+
+
+def wait_for_http(url: str, *, timeout: float, process: Optional[subprocess.Popen] = None) -> None:
+    wait_for(http_ready(url), timeout=timeout, what=url, process=process)
 
 
 class Supervisor:
@@ -160,7 +229,7 @@ class Supervisor:
 
     def ctl(self, *args: str) -> str:
         result = subprocess.run([sys.executable, "-m", "supervisor.supervisorctl", "-c", str(self.config), *args],
-                                capture_output=True, text=True, timeout=30)
+                                capture_output=True, text=True, timeout=60)
         return result.stdout.strip()
 
     def pid(self, name: str) -> int:
@@ -170,39 +239,51 @@ class Supervisor:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)  # supervisord stops every program, then itself
             try:
-                self.process.wait(timeout=60)
+                self.process.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
 
 
+def _wait_ready(programs: List[Program], supervisor: Supervisor, timeout: float) -> None:
+    started = time.monotonic()
+    for program in programs:
+        wait_for(program.ready, timeout=timeout, what=program.label, process=supervisor.process)
+        print(f"  {program.label} ready ({time.monotonic() - started:.0f} s)", flush=True)
+
+
 def serve(options: ServeOptions) -> int:
     settings = options.settings
-    runtime.prepare(settings)
-    env = child_env(settings)
-    progs = programs(options)
+    runtime.prepare(settings, tracker_store_file=not options.cluster)
+    if options.cluster:
+        from bot.cluster import cluster_plan
+
+        plan = cluster_plan(options)
+    else:
+        plan = embedded_plan(options)
 
     def on_signal(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"Starting the assistant (logs: {settings.log_dir}/)", flush=True)
-    supervisor = Supervisor(settings, progs, env)
+    supervisor = Supervisor(settings, plan.programs, plan.env)
     try:
-        for program in progs:
-            started = time.monotonic()
-            wait_for_http(program.ready_url, timeout=options.startup_timeout, process=supervisor.process)
-            print(f"  {program.label} ready ({time.monotonic() - started:.0f} s)", flush=True)
+        _wait_ready([p for p in plan.programs if p.autostart], supervisor, options.startup_timeout)
+        plan.bootstrap()
+        held = [p for p in plan.programs if not p.autostart]
+        if held:
+            supervisor.ctl("start", *(p.name for p in held))
+            _wait_ready(held, supervisor, options.startup_timeout)
         if options.shell:
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the shell owns Ctrl-C; stop everything after it
+            endpoints = write_endpoints(options, name="endpoints.yml", action_port=settings.action_server_port,
+                                        tracker_store=sqlite_tracker_store(settings))
             command = [sys.executable, "-m", "bot.rasa_main", "shell", "--model", str(options.model),
-                       "--endpoints", str(endpoints_for(options)), "--port", str(settings.rasa_port)]
-            return subprocess.call(command, cwd=PROJECT_ROOT, env=env)
-        web = f"http://{settings.web_interface}:{settings.web_port}"
-        print(f"Demo clinic page with the chat widget: {web}/", flush=True)
-        print(f"Health of every service: {web}/health", flush=True)
-        print(f"Assistant ready: POST messages to http://127.0.0.1:{settings.rasa_port}/webhooks/rest/webhook "
-              "(Ctrl-C stops it)", flush=True)
+                       "--endpoints", str(endpoints), "--port", str(settings.rasa_port)]
+            return subprocess.call(command, cwd=PROJECT_ROOT, env=plan.env)
+        for line in plan.addresses:
+            print(line, flush=True)
         while supervisor.process.poll() is None:
             time.sleep(0.5)
         print("The supervisor stopped unexpectedly; see the logs.", file=sys.stderr, flush=True)

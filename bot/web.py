@@ -78,6 +78,12 @@ def demo_page(options: WebOptions, nonce: str) -> str:
 
 
 async def _answers(url: str) -> bool:
+    """Whether a service answers: an HTTP URL with 200, a PostgreSQL URL to ``SELECT 1``, a
+    Redis URL to PING - within 3 seconds."""
+    if url.startswith(("postgresql://", "postgresql+psycopg2://")):
+        return await asyncio.get_running_loop().run_in_executor(None, _sql_answers, url)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return await _redis_answers(url)
     import aiohttp
 
     try:
@@ -86,6 +92,34 @@ async def _answers(url: str) -> bool:
             return reply.status == 200
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
         return False
+
+
+def _sql_answers(url: str) -> bool:
+    import psycopg2
+
+    try:
+        connection = psycopg2.connect("postgresql://" + url.split("://", 1)[1], connect_timeout=3)
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                return cursor.fetchone() == (1,)
+        finally:
+            connection.close()
+    except psycopg2.Error:
+        return False
+
+
+async def _redis_answers(url: str) -> bool:
+    from redis import asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError, asyncio.TimeoutError):
+        return False
+    finally:
+        await client.close()
 
 
 def create_app(options: WebOptions, name: str = "clinic_web") -> Sanic:
@@ -143,7 +177,12 @@ def create_app(options: WebOptions, name: str = "clinic_web") -> Sanic:
 
 
 def service_health_urls(settings: Settings) -> Dict[str, str]:
-    """What /health asks: the Rasa server(s) and the action server."""
+    """What /health asks: the Rasa server and the action server (in the cluster profile: the
+    balancer, every instance and action server, PostgreSQL and Redis). Only the names are shown."""
+    if settings.profile == "cluster":
+        from bot.cluster import health_targets
+
+        return health_targets(settings)
     return {
         "rasa": f"http://127.0.0.1:{settings.rasa_port}/webhooks/rest/",
         "actions": f"http://127.0.0.1:{settings.action_server_port}/health",

@@ -89,3 +89,29 @@ ensure_chromium() {
   # Browser tests run Debian's Chromium; Playwright never downloads a browser.
   if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then apt_install chromium; fi
 }
+
+missing_cluster_packages() {
+  # The Debian packages the cluster profile runs (PostgreSQL 15, Redis 7, haproxy 2.6).
+  local missing=()
+  compgen -G "/usr/lib/postgresql/*/bin/postgres" >/dev/null || missing+=(postgresql)
+  command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || missing+=(redis-server)
+  command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+  echo "${missing[@]:-}"
+}
+
+ensure_cluster_packages() {
+  # $1: "required" (./run.sh cluster: fail without them) or "optional" (./test.sh: the cluster
+  # tests are skipped, loudly, when they cannot be installed).
+  local missing
+  missing="$(missing_cluster_packages)"
+  [ -z "$missing" ] && return 0
+  if [ "${1:-required}" = "optional" ]; then
+    # shellcheck disable=SC2086
+    if ! (apt_install $missing); then
+      echo "WARNING: could not install $missing: the cluster tests will be SKIPPED." >&2
+    fi
+  else
+    # shellcheck disable=SC2086
+    apt_install $missing
+  fi
+}

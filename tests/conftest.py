@@ -201,3 +201,66 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.2):
             return value
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --- the cluster profile: PostgreSQL, Redis, haproxy and two Rasa instances -------------------------
+
+def cluster_packages_missing() -> List[str]:
+    from bot.cluster import ClusterError, executable, postgres_bindir
+
+    missing = []
+    for check, package in ((postgres_bindir, "postgresql"), (lambda: executable("redis-server", "redis-server"), "redis-server"),
+                           (lambda: executable("haproxy", "haproxy"), "haproxy")):
+        try:
+            check()
+        except ClusterError:
+            missing.append(package)
+    return missing
+
+
+def start_cluster_for_tests(extra_env: Optional[Dict[str, str]] = None):
+    """`python -m bot serve --cluster` with its own PostgreSQL and Redis in a temporary data folder
+    (under /tmp, reachable by the postgres and redis users), on free ports."""
+    import shutil
+    import tempfile
+    from contextlib import contextmanager
+
+    from bot.harness import start_assistant
+
+    missing = cluster_packages_missing()
+    if missing:
+        pytest.skip(f"CLUSTER TESTS SKIPPED: Debian packages not installed: {' '.join(missing)} "
+                    "(./test.sh installs them when it has root or sudo)")
+
+    @contextmanager
+    def running():
+        base = Path(tempfile.mkdtemp(prefix="clinic-cluster-"))
+        os.chmod(base, 0o711)
+        try:
+            with start_assistant(base / "serve.log", extra_env=extra_env, data_dir=base / "var", cluster=True,
+                                 timeout=300) as cluster:
+                yield cluster
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
+
+    return running()
+
+
+@pytest.fixture(scope="session")
+def running_cluster(trained_model, telegram_api, twilio_api):
+    """The cluster profile started by the real launcher, every channel on (phone channels against
+    the stand-ins). Shared by every cluster test (one start per run)."""
+    from tests.clients import phone_env
+
+    with start_cluster_for_tests(phone_env(telegram_api, twilio_api)) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def healthy_cluster(running_cluster):
+    """The shared cluster, and afterwards every service answering again (for tests that stop or
+    kill one of its processes)."""
+    yield running_cluster
+    running_cluster.supervisorctl("start", "all")
+    wait_until(lambda: running_cluster.health().get("status") == "ok", timeout=180,
+               what="every service of the cluster to be healthy again")

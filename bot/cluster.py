@@ -1,0 +1,400 @@
+"""The cluster profile on one machine: ``python -m bot serve --cluster`` (``./run.sh cluster``).
+
+    haproxy on RASA_PORT ─┬─ Rasa instance 1 (RASA_INSTANCE_PORT)     ── action server 1 (ACTION_SERVER_PORT)
+                          ├─ Rasa instance 2 (RASA_INSTANCE_PORT + 1) ── action server 2 (ACTION_SERVER_PORT + 1)
+                          └─ ...                          all sharing PostgreSQL and Redis
+
+* PostgreSQL holds the conversations (Rasa's tracker store, ``bot.stores.PrePingSQLTrackerStore``)
+  and the knowledge base; Redis the conversation locks (``bot.stores.AtomicRedisLockStore``),
+  rate limits, phone-channel state and web chat rooms (bot/shared.py).
+* Both are started here in DATA_DIR/cluster (generated passwords in DATA_DIR/secrets, loopback
+  only), unless DATABASE_URL / REDIS_URL name existing ones.
+* haproxy: web chat (``/socket.io/``) sticks to one instance with a cookie (long-polling needs
+  it; a client whose instance died is sent to another one and resumes its session); everything
+  else is spread round robin. Each instance is health-checked every second; a refused
+  connection is retried on another instance; ``X-Served-By`` names the instance that answered.
+* The schema and the knowledge base are created before any instance starts.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional
+from urllib.parse import quote
+
+from bot import runtime
+from bot.serve import (Plan, Program, ServeOptions, action_program, child_env, http_ready, rasa_command,
+                       web_program, write_endpoints)
+from bot.settings import Settings
+
+PACKAGES = ("postgresql", "redis-server", "haproxy")  # Debian packages (scripts/setup.sh installs them)
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot be set up; the message says what to do."""
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def system_user(name: str) -> Optional[str]:
+    """Run a server as its own system user when this runs as root (never PostgreSQL as root:
+    initdb refuses it), else as whoever runs this."""
+    if not is_root():
+        return None
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return None
+    return name
+
+
+def give_to(path: Path, user: Optional[str]) -> None:
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+def traversable(path: Path) -> None:
+    """Let a system user reach a folder below ``path`` without reading ``path`` itself (0711)."""
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o711)
+
+
+def postgres_bindir() -> Path:
+    configured = os.environ.get("PG_BINDIR")
+    candidates = [configured] if configured else sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                                                        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0)
+    for candidate in reversed(candidates):
+        if candidate and (Path(candidate) / "postgres").exists():
+            return Path(candidate)
+    raise ClusterError("PostgreSQL is not installed (Debian: apt-get install postgresql; ./run.sh cluster does it)")
+
+
+def executable(name: str, package: str) -> str:
+    found = shutil.which(name) or next((p for p in (f"/usr/sbin/{name}", f"/usr/bin/{name}") if os.path.exists(p)), None)
+    if not found:
+        raise ClusterError(f"{name} is not installed (Debian: apt-get install {package}; ./run.sh cluster does it)")
+    return found
+
+
+@dataclass(frozen=True)
+class Ports:
+    balancer: int
+    instances: List[int]
+    actions: List[int]
+    postgres: int
+    redis: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Ports":
+        n = settings.rasa_instances
+        return cls(balancer=settings.rasa_port,
+                   instances=[settings.rasa_instance_port + i for i in range(n)],
+                   actions=[settings.action_server_port + i for i in range(n)],
+                   postgres=settings.cluster_postgres_port, redis=settings.cluster_redis_port)
+
+
+# ---- PostgreSQL ------------------------------------------------------------------------------------
+
+class LocalPostgres:
+    """A PostgreSQL server of this project's own, in DATA_DIR/cluster/postgres: an administrator
+    role for setting up, and a ``clinic`` role that owns the ``clinic`` database the assistant
+    uses (passwords in DATA_DIR/secrets). TCP on 127.0.0.1 only, SCRAM passwords."""
+
+    DATABASE = ROLE = "clinic"
+    ADMIN = "clinic_admin"
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.base = settings.data_dir / "cluster"
+        self.data = self.base / "postgres"
+        self.user = system_user("postgres")
+        self.bindir = postgres_bindir()
+        self.admin_password = runtime.secret(settings, "postgres-admin")
+        self.password = runtime.secret(settings, "postgres-clinic")
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://{self.ROLE}:{quote(self.password)}@127.0.0.1:{self.port}/{self.DATABASE}"
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://{self.ADMIN}:{quote(self.admin_password)}@127.0.0.1:{self.port}/postgres"
+
+    def initialise(self) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        traversable(self.settings.data_dir)
+        traversable(self.base)
+        self.data.mkdir(mode=0o700, exist_ok=True)
+        give_to(self.data, self.user)
+        with tempfile.TemporaryDirectory(prefix="clinic-pg-") as scratch:
+            pwfile = Path(scratch) / "pw"
+            pwfile.write_text(self.admin_password + "\n", encoding="utf-8")
+            os.chmod(scratch, 0o711)
+            os.chmod(pwfile, 0o600)
+            give_to(pwfile, self.user)
+            result = subprocess.run(
+                [str(self.bindir / "initdb"), "-D", str(self.data), "-U", self.ADMIN, f"--pwfile={pwfile}",
+                 "--auth=scram-sha-256", "--encoding=UTF8", "--locale=C.UTF-8"],
+                user=self.user, capture_output=True, text=True, cwd=scratch, timeout=180)
+        if result.returncode != 0:
+            raise ClusterError(f"initdb failed: {result.stderr.strip()[-500:]}")
+
+    def program(self) -> Program:
+        return Program(
+            "postgres",
+            [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200",
+             "-c", "password_encryption=scram-sha-256", "-c", "logging_collector=off", "-c", "log_min_messages=warning"],
+            ready=lambda: _sql_answers(self.admin_url), label="PostgreSQL", priority=1, user=self.user,
+            stop_signal="INT")  # SIGINT: PostgreSQL's "fast" shutdown
+
+    def bootstrap(self) -> None:
+        """The ``clinic`` role and database, created once."""
+        import psycopg2
+
+        connection = psycopg2.connect(_dsn(self.admin_url), connect_timeout=5)
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (self.ROLE,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f"CREATE ROLE {self.ROLE} LOGIN PASSWORD %s", (self.password,))
+                else:
+                    cursor.execute(f"ALTER ROLE {self.ROLE} LOGIN PASSWORD %s", (self.password,))
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (self.DATABASE,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f"CREATE DATABASE {self.DATABASE} OWNER {self.ROLE}")
+        finally:
+            connection.close()
+
+
+def _dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _sql_answers(url: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(_dsn(url), connect_timeout=2).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+# ---- Redis -------------------------------------------------------------------------------------------
+
+class LocalRedis:
+    """A Redis server of this project's own: loopback only, a password, nothing saved to disk
+    (locks, rate limits and delivery ids are short-lived)."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        self.settings = settings
+        self.port = port
+        self.dir = settings.data_dir / "cluster" / "redis"
+        self.user = system_user("redis")
+        self.password = runtime.secret(settings, "redis")
+        self.binary = executable("redis-server", "redis-server")
+
+    @property
+    def url(self) -> str:
+        return f"redis://:{quote(self.password)}@127.0.0.1:{self.port}/0"
+
+    def program(self) -> Program:
+        traversable(self.settings.data_dir)
+        traversable(self.dir.parent)
+        self.dir.mkdir(mode=0o700, exist_ok=True)
+        give_to(self.dir, self.user)
+        config = self.dir / "redis.conf"
+        config.write_text("\n".join([
+            "bind 127.0.0.1", f"port {self.port}", "protected-mode yes", f"dir {self.dir}", 'save ""',
+            "appendonly no", f"requirepass {self.password}", "loglevel warning", "logfile \"\"",
+            "maxmemory 256mb", "maxmemory-policy volatile-lru", "",
+        ]), encoding="utf-8")
+        os.chmod(config, 0o600)
+        give_to(config, self.user)
+        return Program("redis", [self.binary, str(config)], ready=lambda: redis_answers(self.url), label="Redis",
+                       priority=1, user=self.user, stop_signal="TERM")
+
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2).ping())
+    except redis.RedisError:
+        return False
+
+
+# ---- haproxy -------------------------------------------------------------------------------------------
+
+def haproxy_config(*, balancer_port: int, instance_ports: List[int], interface: str = "127.0.0.1",
+                   instance_host: str = "127.0.0.1") -> str:
+    """The balancer: cookie stickiness for web chat, round robin for the rest, health checks,
+    retries of refused connections on another instance."""
+    servers_rest = [f"    server rasa-{i + 1} {instance_host}:{port} check" for i, port in enumerate(instance_ports)]
+    servers_chat = [f"    server rasa-{i + 1} {instance_host}:{port} check cookie rasa-{i + 1}"
+                    for i, port in enumerate(instance_ports)]
+    return "\n".join([
+        "global",  # haproxy writes its warnings (an instance down or up again) to its log file
+        "    maxconn 4096",
+        "",
+        "defaults",
+        "    mode http",
+        "    option forwardfor",  # the client's address for the rate limits (SANIC_PROXIES_COUNT=1)
+        "    timeout connect 2s",
+        "    timeout client 75s",
+        "    timeout server 75s",
+        "    timeout tunnel 1h",  # web sockets
+        "    timeout http-request 10s",
+        "    retries 3",
+        "    retry-on conn-failure",  # only when nothing reached the instance: never a turn twice
+        "    option redispatch 1",
+        "    default-server inter 1s fall 2 rise 2",
+        "",
+        "frontend assistant",
+        f"    bind {interface}:{balancer_port}",
+        "    use_backend webchat if { path_beg /socket.io/ }",
+        "    default_backend rasa",
+        "",
+        "backend rasa",
+        "    balance roundrobin",
+        "    option httpchk GET /webhooks/rest/",
+        "    http-check expect status 200",
+        "    http-response set-header X-Served-By %s",
+        *servers_rest,
+        "",
+        "backend webchat",
+        "    balance roundrobin",
+        "    cookie CLINIC_INSTANCE insert indirect nocache httponly attr SameSite=Lax",
+        "    option httpchk GET /webhooks/rest/",
+        "    http-check expect status 200",
+        "    http-response set-header X-Served-By %s",
+        *servers_chat,
+        "",
+    ])
+
+
+def balancer_program(settings: Settings, ports: Ports) -> Program:
+    binary = executable("haproxy", "haproxy")
+    user = system_user("haproxy")
+    config = settings.data_dir / "run" / "haproxy.cfg"
+    config.write_text(haproxy_config(balancer_port=ports.balancer, instance_ports=ports.instances,
+                                     interface=settings.rasa_interface), encoding="utf-8")
+    os.chmod(config, 0o600)
+    if user:
+        # haproxy reads its configuration as root and then drops to its own user itself
+        text = config.read_text(encoding="utf-8").replace("global\n", f"global\n    user {user}\n    group {user}\n", 1)
+        config.write_text(text, encoding="utf-8")
+    return Program("balancer", [binary, "-db", "-f", str(config)],
+                   ready=lambda: _tcp_open(ports.balancer), label="haproxy balancer", priority=5, stop_signal="TERM")
+
+
+def _tcp_open(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# ---- the plan ---------------------------------------------------------------------------------------------
+
+def cluster_plan(options: ServeOptions) -> Plan:
+    base = options.settings
+    ports = Ports.of(base)
+    programs: List[Program] = []
+    postgres = redis_server = None
+    database_url, redis_url = base.cluster_database_url, base.redis_url
+    if not database_url:
+        postgres = LocalPostgres(base, ports.postgres)
+        postgres.initialise()
+        programs.append(postgres.program())
+        database_url = postgres.url
+    if not redis_url:
+        redis_server = LocalRedis(base, ports.redis)
+        programs.append(redis_server.program())
+        redis_url = redis_server.url
+    knowledge_url = base.database_url if os.environ.get("KB_DATABASE_URL") else database_url
+    settings = base.copy(update={"profile": "cluster", "cluster_database_url": database_url, "redis_url": redis_url,
+                                 "database_url": knowledge_url})
+    env = child_env(settings)
+    env.update({
+        "ASSISTANT_PROFILE": "cluster", "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+        "KB_DATABASE_URL": knowledge_url,
+        # Each instance's pool: a few connections (Rasa's default of 50 + 100 would exhaust the server)
+        "SQL_POOL_SIZE": "5", "SQL_MAX_OVERFLOW": "10",
+        # Behind the balancer: the client's address comes from X-Forwarded-For
+        "SANIC_PROXIES_COUNT": "1",
+    })
+    if not os.environ.get("WIDGET_SERVER_URL"):
+        env["WIDGET_SERVER_URL"] = f"http://127.0.0.1:{ports.balancer}"
+    programs.append(balancer_program(settings, ports))
+    lock_store = {"type": "bot.stores.AtomicRedisLockStore"}
+    if settings.cluster_lock_store == "rasa":  # only for the race test: Rasa's non-atomic store
+        from urllib.parse import urlparse
+
+        parts = urlparse(redis_url)
+        lock_store = {"type": "redis", "url": parts.hostname, "port": parts.port or 6379, "db": 1,
+                      "password": "${REDIS_PASSWORD}"}
+        env["REDIS_PASSWORD"] = parts.password or ""
+    tracker_store = {"type": "bot.stores.PrePingSQLTrackerStore", "dialect": "postgresql"}
+    for i, (port, action_port) in enumerate(zip(ports.instances, ports.actions), start=1):
+        programs.append(action_program(f"actions-{i}", action_port, f"action server {i}", autostart=False))
+        endpoints = write_endpoints(options, name=f"endpoints-{i}.yml", action_port=action_port,
+                                    tracker_store=tracker_store, lock_store=lock_store)
+        programs.append(Program(
+            f"rasa-{i}", rasa_command(options, endpoints=endpoints, port=port, interface="127.0.0.1"),
+            http_ready(f"http://127.0.0.1:{port}/webhooks/rest/"), f"Rasa instance {i}", priority=20,
+            autostart=False, environment={"ASSISTANT_INSTANCE": f"rasa-{i}"}))
+    programs.append(web_program(settings, autostart=False))
+
+    def bootstrap() -> None:
+        from bot.knowledge.build import build_knowledge_base
+        from bot.stores import create_conversation_schema
+
+        try:
+            if postgres is not None:
+                postgres.bootstrap()
+            create_conversation_schema(database_url)
+            report = build_knowledge_base(knowledge_dir=settings.knowledge_dir, database_url=knowledge_url)
+        except Exception as error:  # noqa: BLE001 - said plainly, without the URL's password
+            raise ClusterError(f"could not set up the database ({type(error).__name__}: "
+                               f"{str(error).splitlines()[0][:200]})") from None
+        print(f"  database ready: conversations and knowledge base ({report.facts} facts)", flush=True)
+
+    web = f"http://{settings.web_interface}:{settings.web_port}"
+    addresses = [
+        f"Demo clinic page with the chat widget: {web}/",
+        f"Health of every service: {web}/health",
+        f"Balancer: http://{settings.rasa_interface}:{ports.balancer}/ in front of {len(ports.instances)} Rasa "
+        f"instances ({', '.join(str(p) for p in ports.instances)})",
+        f"Assistant ready: POST messages to http://127.0.0.1:{ports.balancer}/webhooks/rest/webhook (Ctrl-C stops it)",
+    ]
+    return Plan(settings, programs, env, bootstrap=bootstrap, addresses=addresses)
+
+
+def health_targets(settings: Settings) -> Dict[str, str]:
+    """What /health asks in the cluster profile: the balancer, every instance and action
+    server, PostgreSQL and Redis."""
+    ports = Ports.of(settings)
+    targets = {"balancer": f"http://127.0.0.1:{ports.balancer}/webhooks/rest/"}
+    for i, (port, action_port) in enumerate(zip(ports.instances, ports.actions), start=1):
+        targets[f"rasa-{i}"] = f"http://127.0.0.1:{port}/webhooks/rest/"
+        targets[f"actions-{i}"] = f"http://127.0.0.1:{action_port}/health"
+    targets["postgres"] = settings.cluster_database_url
+    targets["redis"] = settings.redis_url
+    return targets
