@@ -240,15 +240,17 @@ def redis_answers(url: str) -> bool:
 # ---- haproxy -------------------------------------------------------------------------------------------
 
 def haproxy_config(*, balancer_port: int, instance_ports: List[int], interface: str = "127.0.0.1",
-                   instance_host: str = "127.0.0.1") -> str:
+                   instance_host: str = "127.0.0.1", stats_socket: Optional[Path] = None) -> str:
     """The balancer: cookie stickiness for web chat, round robin for the rest, health checks,
-    retries of refused connections on another instance."""
+    retries of refused connections on another instance; ``stats_socket`` (owner-only) tells
+    which instances the balancer sees up."""
     servers_rest = [f"    server rasa-{i + 1} {instance_host}:{port} check" for i, port in enumerate(instance_ports)]
     servers_chat = [f"    server rasa-{i + 1} {instance_host}:{port} check cookie rasa-{i + 1}"
                     for i, port in enumerate(instance_ports)]
     return "\n".join([
         "global",  # haproxy writes its warnings (an instance down or up again) to its log file
         "    maxconn 4096",
+        *([f"    stats socket {stats_socket} mode 600 level user"] if stats_socket else []),
         "",
         "defaults",
         "    mode http",
@@ -291,14 +293,49 @@ def balancer_program(settings: Settings, ports: Ports) -> Program:
     user = system_user("haproxy")
     config = settings.data_dir / "run" / "haproxy.cfg"
     config.write_text(haproxy_config(balancer_port=ports.balancer, instance_ports=ports.instances,
-                                     interface=settings.rasa_interface), encoding="utf-8")
+                                     interface=settings.rasa_interface, stats_socket=balancer_socket(settings)),
+                      encoding="utf-8")
     os.chmod(config, 0o600)
     if user:
         # haproxy reads its configuration as root and then drops to its own user itself
         text = config.read_text(encoding="utf-8").replace("global\n", f"global\n    user {user}\n    group {user}\n", 1)
         config.write_text(text, encoding="utf-8")
+    # Started after the instances, and ready once its health checks see every one of them up
     return Program("balancer", [binary, "-db", "-f", str(config)],
-                   ready=lambda: _tcp_open(ports.balancer), label="haproxy balancer", priority=5, stop_signal="TERM")
+                   ready=lambda: _tcp_open(ports.balancer) and balancer_sees_all(balancer_socket(settings)),
+                   label="haproxy balancer", priority=30, stop_signal="TERM", autostart=False)
+
+
+def balancer_socket(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "haproxy.sock"
+
+
+def balancer_servers(socket_path: Path) -> Dict[str, str]:
+    """Each backend server's state as haproxy's health checks see it ({"rasa/rasa-1": "UP", ...}),
+    read from its stats socket; empty when haproxy does not answer."""
+    import csv
+    import io
+    import socket
+
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+            client.settimeout(2)
+            client.connect(str(socket_path))
+            client.sendall(b"show stat\n")
+            chunks = []
+            while chunk := client.recv(65536):
+                chunks.append(chunk)
+    except OSError:
+        return {}
+    text = b"".join(chunks).decode("utf-8", "replace").lstrip("# ")
+    rows = csv.DictReader(io.StringIO(text))
+    return {f"{row['pxname']}/{row['svname']}": row["status"] for row in rows
+            if row.get("svname") not in (None, "FRONTEND", "BACKEND")}
+
+
+def balancer_sees_all(socket_path: Path) -> bool:
+    servers = balancer_servers(socket_path)
+    return bool(servers) and all(status == "UP" for status in servers.values())
 
 
 def _tcp_open(port: int) -> bool:
@@ -342,7 +379,6 @@ def cluster_plan(options: ServeOptions) -> Plan:
     })
     if not os.environ.get("WIDGET_SERVER_URL"):
         env["WIDGET_SERVER_URL"] = f"http://127.0.0.1:{ports.balancer}"
-    programs.append(balancer_program(settings, ports))
     lock_store = {"type": "bot.stores.AtomicRedisLockStore"}
     if settings.cluster_lock_store == "rasa":  # only for the race test: Rasa's non-atomic store
         from urllib.parse import urlparse
@@ -361,6 +397,7 @@ def cluster_plan(options: ServeOptions) -> Plan:
             http_ready(f"http://127.0.0.1:{port}/webhooks/rest/"), f"Rasa instance {i}", priority=20,
             autostart=False, environment={"ASSISTANT_INSTANCE": f"rasa-{i}"}))
     programs.append(web_program(settings, autostart=False))
+    programs.append(balancer_program(settings, ports))
 
     def bootstrap() -> None:
         from bot.knowledge.build import build_knowledge_base
@@ -391,7 +428,7 @@ def health_targets(settings: Settings) -> Dict[str, str]:
     """What /health asks in the cluster profile: the balancer, every instance and action
     server, PostgreSQL and Redis."""
     ports = Ports.of(settings)
-    targets = {"balancer": f"http://127.0.0.1:{ports.balancer}/webhooks/rest/"}
+    targets = {"balancer": f"haproxy://{balancer_socket(settings)}"}
     for i, (port, action_port) in enumerate(zip(ports.instances, ports.actions), start=1):
         targets[f"rasa-{i}"] = f"http://127.0.0.1:{port}/webhooks/rest/"
         targets[f"actions-{i}"] = f"http://127.0.0.1:{action_port}/health"

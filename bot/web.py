@@ -79,7 +79,12 @@ def demo_page(options: WebOptions, nonce: str) -> str:
 
 async def _answers(url: str) -> bool:
     """Whether a service answers: an HTTP URL with 200, a PostgreSQL URL to ``SELECT 1``, a
-    Redis URL to PING - within 3 seconds."""
+    Redis URL to PING, haproxy's stats socket (``haproxy:///path``) with every instance up - within
+    3 seconds."""
+    if url.startswith("haproxy://"):
+        from bot.cluster import balancer_sees_all
+
+        return await asyncio.get_running_loop().run_in_executor(None, balancer_sees_all, Path(url[len("haproxy://"):]))
     if url.startswith(("postgresql://", "postgresql+psycopg2://")):
         return await asyncio.get_running_loop().run_in_executor(None, _sql_answers, url)
     if url.startswith(("redis://", "rediss://", "unix://")):
