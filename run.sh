@@ -2,6 +2,7 @@
 # Set up everything and run the assistant: action server on 5055, Rasa (REST channel) on 5005.
 #   ./run.sh            run until Ctrl-C
 #   ./run.sh cluster    the same with PostgreSQL, Redis, haproxy and 2 Rasa instances (RASA_INSTANCES)
+#   ./run.sh setup      only set up (venv, knowledge base, spaCy pipeline, model) and exit
 #   ./run.sh shell      staff testing in the terminal (action server + rasa shell)
 #   ./run.sh explain    staff explain mode: intent, route, facts and reply for each question
 #   ./run.sh evaluate   accuracy and safety report (reports/report.md)
@@ -15,11 +16,12 @@ build_knowledge
 cd "$ROOT"
 "$VENV/bin/python" -m bot train --quiet
 case "${1:-serve}" in
+  setup) echo "Set up: $VENV, the knowledge base, the spaCy pipeline and the model in models/." ;;
   serve) exec "$VENV/bin/python" -m bot serve ;;
   cluster) exec "$VENV/bin/python" -m bot serve --cluster ;;
   shell) exec "$VENV/bin/python" -m bot shell ;;
   explain) shift; exec "$VENV/bin/python" -m bot explain "$@" ;;
   evaluate) shift; exec "$VENV/bin/python" -m bot evaluate "$@" ;;
   benchmark) shift; exec "$VENV/bin/python" -m bot benchmark "$@" ;;
-  *) echo "usage: ./run.sh [serve|cluster|shell|explain [QUESTION...]|evaluate|benchmark]" >&2; exit 2 ;;
+  *) echo "usage: ./run.sh [serve|cluster|setup|shell|explain [QUESTION...]|evaluate|benchmark]" >&2; exit 2 ;;
 esac

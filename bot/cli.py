@@ -9,6 +9,8 @@
   explain   show intent, route, facts and reply for questions (interactive without arguments)
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
   benchmark latency, load and resource benchmark (reports/)
+  setup-database   cluster profile on a real server: schema and knowledge base in DATABASE_URL
+  haproxy-config   print the balancer's configuration (deploy/haproxy.cfg is its output)
   telegram-webhook URL   register the Telegram webhook (never done at start-up)
 """
 from __future__ import annotations
@@ -98,6 +100,35 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_setup_database(args: argparse.Namespace) -> int:
+    """The cluster profile on a real server: schema and knowledge base in DATABASE_URL."""
+    from bot.cluster import ClusterError, setup_database
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    if not settings.cluster_database_url:
+        print("Set DATABASE_URL (postgresql://user:password@host:port/database) first.", file=sys.stderr)
+        return 2
+    try:
+        facts = setup_database(database_url=settings.cluster_database_url, knowledge_url=settings.database_url,
+                               knowledge_dir=settings.knowledge_dir)
+    except ClusterError as error:
+        print(f"Could not set up the database: {error}", file=sys.stderr)
+        return 1
+    print(f"Database ready: the conversations' schema and the knowledge base ({facts} facts)")
+    return 0
+
+
+def cmd_haproxy_config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.cluster import haproxy_config
+
+    print(haproxy_config(balancer_port=args.port, instances=args.instance, interface=args.interface,
+                         stats_socket=Path(args.stats_socket) if args.stats_socket else None, user=args.user), end="")
+    return 0
+
+
 def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     import asyncio
 
@@ -143,6 +174,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
     benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
+    sub.add_parser("setup-database", help="cluster profile: conversations' schema and knowledge base in DATABASE_URL")
+    haproxy = sub.add_parser("haproxy-config", help="print the balancer's haproxy.cfg (as ./run.sh cluster writes it)")
+    haproxy.add_argument("--instance", action="append", required=True, help="host:port of a Rasa instance (repeat)")
+    haproxy.add_argument("--port", type=int, default=8000, help="the balancer's port")
+    haproxy.add_argument("--interface", default="127.0.0.1", help="the address the balancer listens on")
+    haproxy.add_argument("--stats-socket", help="owner-only stats socket (which instances are up)")
+    haproxy.add_argument("--user", help="the system user haproxy drops to")
     webhook = sub.add_parser("telegram-webhook", help="register the Telegram webhook")
     webhook.add_argument("url", help="public https URL of /webhooks/telegram/webhook")
     args = parser.parse_args(argv)
@@ -158,6 +196,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_evaluate(args)
     if args.command == "benchmark":
         return cmd_benchmark(args)
+    if args.command == "setup-database":
+        return cmd_setup_database(args)
+    if args.command == "haproxy-config":
+        return cmd_haproxy_config(args)
     if args.command == "telegram-webhook":
         return cmd_telegram_webhook(args)
     return cmd_explain(args)

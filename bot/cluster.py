@@ -31,7 +31,7 @@ from urllib.parse import quote
 from bot import runtime
 from bot.serve import (Plan, Program, ServeOptions, action_program, child_env, http_ready, rasa_command,
                        web_program, write_endpoints)
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 
 PACKAGES = ("postgresql", "redis-server", "haproxy")  # Debian packages (scripts/setup.sh installs them)
 
@@ -239,17 +239,18 @@ def redis_answers(url: str) -> bool:
 
 # ---- haproxy -------------------------------------------------------------------------------------------
 
-def haproxy_config(*, balancer_port: int, instance_ports: List[int], interface: str = "127.0.0.1",
-                   instance_host: str = "127.0.0.1", stats_socket: Optional[Path] = None) -> str:
+def haproxy_config(*, balancer_port: int, instances: List[str], interface: str = "127.0.0.1",
+                   stats_socket: Optional[Path] = None, user: Optional[str] = None) -> str:
     """The balancer: cookie stickiness for web chat, round robin for the rest, health checks,
     retries of refused connections on another instance; ``stats_socket`` (owner-only) tells
-    which instances the balancer sees up."""
-    servers_rest = [f"    server rasa-{i + 1} {instance_host}:{port} check" for i, port in enumerate(instance_ports)]
-    servers_chat = [f"    server rasa-{i + 1} {instance_host}:{port} check cookie rasa-{i + 1}"
-                    for i, port in enumerate(instance_ports)]
+    which instances the balancer sees up. ``instances``: "host:port" of each Rasa instance; ``user``:
+    the user haproxy drops to after reading its configuration as root."""
+    servers_rest = [f"    server rasa-{i + 1} {address} check" for i, address in enumerate(instances)]
+    servers_chat = [f"    server rasa-{i + 1} {address} check cookie rasa-{i + 1}" for i, address in enumerate(instances)]
     return "\n".join([
         "global",  # haproxy writes its warnings (an instance down or up again) to its log file
         "    maxconn 4096",
+        *([f"    user {user}", f"    group {user}"] if user else []),
         *([f"    stats socket {stats_socket} mode 600 level user"] if stats_socket else []),
         "",
         "defaults",
@@ -292,14 +293,10 @@ def balancer_program(settings: Settings, ports: Ports) -> Program:
     binary = executable("haproxy", "haproxy")
     user = system_user("haproxy")
     config = settings.data_dir / "run" / "haproxy.cfg"
-    config.write_text(haproxy_config(balancer_port=ports.balancer, instance_ports=ports.instances,
-                                     interface=settings.rasa_interface, stats_socket=balancer_socket(settings)),
-                      encoding="utf-8")
+    config.write_text(haproxy_config(balancer_port=ports.balancer, instances=[f"127.0.0.1:{p}" for p in ports.instances],
+                                     interface=settings.rasa_interface, stats_socket=balancer_socket(settings),
+                                     user=user), encoding="utf-8")
     os.chmod(config, 0o600)
-    if user:
-        # haproxy reads its configuration as root and then drops to its own user itself
-        text = config.read_text(encoding="utf-8").replace("global\n", f"global\n    user {user}\n    group {user}\n", 1)
-        config.write_text(text, encoding="utf-8")
     # Started after the instances, and ready once its health checks see every one of them up
     return Program("balancer", [binary, "-db", "-f", str(config)],
                    ready=lambda: _tcp_open(ports.balancer) and balancer_sees_all(balancer_socket(settings)),
@@ -350,6 +347,10 @@ def _tcp_open(port: int) -> bool:
 
 # ---- the plan ---------------------------------------------------------------------------------------------
 
+# The same endpoints as on a clinic's own servers (deploy/README.md)
+DEPLOY_ENDPOINTS = PROJECT_ROOT / "deploy" / "endpoints.yml"
+
+
 def cluster_plan(options: ServeOptions) -> Plan:
     base = options.settings
     ports = Ports.of(base)
@@ -379,7 +380,7 @@ def cluster_plan(options: ServeOptions) -> Plan:
     })
     if not os.environ.get("WIDGET_SERVER_URL"):
         env["WIDGET_SERVER_URL"] = f"http://127.0.0.1:{ports.balancer}"
-    lock_store = {"type": "bot.stores.AtomicRedisLockStore"}
+    lock_store = None  # deploy/endpoints.yml's: the atomic store
     if settings.cluster_lock_store == "rasa":  # only for the race test: Rasa's non-atomic store
         from urllib.parse import urlparse
 
@@ -387,11 +388,10 @@ def cluster_plan(options: ServeOptions) -> Plan:
         lock_store = {"type": "redis", "url": parts.hostname, "port": parts.port or 6379, "db": 1,
                       "password": "${REDIS_PASSWORD}"}
         env["REDIS_PASSWORD"] = parts.password or ""
-    tracker_store = {"type": "bot.stores.PrePingSQLTrackerStore", "dialect": "postgresql"}
     for i, (port, action_port) in enumerate(zip(ports.instances, ports.actions), start=1):
         programs.append(action_program(f"actions-{i}", action_port, f"action server {i}", autostart=False))
         endpoints = write_endpoints(options, name=f"endpoints-{i}.yml", action_port=action_port,
-                                    tracker_store=tracker_store, lock_store=lock_store)
+                                    lock_store=lock_store, source=DEPLOY_ENDPOINTS)
         programs.append(Program(
             f"rasa-{i}", rasa_command(options, endpoints=endpoints, port=port, interface="127.0.0.1"),
             http_ready(f"http://127.0.0.1:{port}/webhooks/rest/"), f"Rasa instance {i}", priority=20,
@@ -400,18 +400,15 @@ def cluster_plan(options: ServeOptions) -> Plan:
     programs.append(balancer_program(settings, ports))
 
     def bootstrap() -> None:
-        from bot.knowledge.build import build_knowledge_base
-        from bot.stores import create_conversation_schema
-
-        try:
-            if postgres is not None:
+        if postgres is not None:
+            try:
                 postgres.bootstrap()
-            create_conversation_schema(database_url)
-            report = build_knowledge_base(knowledge_dir=settings.knowledge_dir, database_url=knowledge_url)
-        except Exception as error:  # noqa: BLE001 - said plainly, without the URL's password
-            raise ClusterError(f"could not set up the database ({type(error).__name__}: "
-                               f"{str(error).splitlines()[0][:200]})") from None
-        print(f"  database ready: conversations and knowledge base ({report.facts} facts)", flush=True)
+            except Exception as error:  # noqa: BLE001 - said plainly, without the URL's password
+                raise ClusterError(f"could not set up the database ({type(error).__name__}: "
+                                   f"{str(error).splitlines()[0][:200]})") from None
+        facts = setup_database(database_url=database_url, knowledge_url=knowledge_url,
+                               knowledge_dir=settings.knowledge_dir)
+        print(f"  database ready: conversations and knowledge base ({facts} facts)", flush=True)
 
     web = f"http://{settings.web_interface}:{settings.web_port}"
     addresses = [
@@ -422,6 +419,21 @@ def cluster_plan(options: ServeOptions) -> Plan:
         f"Assistant ready: POST messages to http://127.0.0.1:{ports.balancer}/webhooks/rest/webhook (Ctrl-C stops it)",
     ]
     return Plan(settings, programs, env, bootstrap=bootstrap, addresses=addresses)
+
+
+def setup_database(*, database_url: str, knowledge_url: str, knowledge_dir: Path) -> int:
+    """Before any Rasa instance starts: the conversations' schema and the knowledge base, built
+    into the database (idempotent; ``python -m bot setup-database`` on a real server). Returns
+    the number of facts."""
+    from bot.knowledge.build import build_knowledge_base
+    from bot.stores import create_conversation_schema
+
+    try:
+        create_conversation_schema(database_url)
+        return build_knowledge_base(knowledge_dir=knowledge_dir, database_url=knowledge_url).facts
+    except Exception as error:  # noqa: BLE001 - said plainly, without the URL's password
+        raise ClusterError(f"could not set up the database ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0][:200]})") from None
 
 
 def health_targets(settings: Settings) -> Dict[str, str]:

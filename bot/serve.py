@@ -86,13 +86,15 @@ def run_dir(settings: Settings) -> Path:
     return settings.data_dir / "run"
 
 
-def write_endpoints(options: ServeOptions, *, name: str, action_port: int, tracker_store: Dict,
-                    lock_store: Optional[Dict] = None) -> Path:
-    """endpoints.yml for one Rasa process: this run's action server, tracker store and lock
-    store (DATA_DIR/run). No secret is written: the stores read DATABASE_URL and REDIS_URL."""
-    data = yaml.safe_load(options.endpoints.read_text(encoding="utf-8")) or {}
+def write_endpoints(options: ServeOptions, *, name: str, action_port: int, tracker_store: Optional[Dict] = None,
+                    lock_store: Optional[Dict] = None, source: Optional[Path] = None) -> Path:
+    """endpoints.yml for one Rasa process (DATA_DIR/run): ``source`` (the project's endpoints.yml
+    by default) with this run's action server and, when given, tracker store and lock store. No
+    secret is written: the stores read DATABASE_URL and REDIS_URL."""
+    data = yaml.safe_load((source or options.endpoints).read_text(encoding="utf-8")) or {}
     data.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{action_port}/webhook"
-    data["tracker_store"] = tracker_store
+    if tracker_store:
+        data["tracker_store"] = tracker_store
     if lock_store:
         data["lock_store"] = lock_store
     target = run_dir(options.settings) / name
