@@ -12,6 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
 ensure_web
 if [ "${1:-}" = "cluster" ]; then ensure_cluster_packages required; fi
+if [ "${1:-}" = "benchmark" ]; then ensure_cluster_packages optional; fi
 build_knowledge
 cd "$ROOT"
 "$VENV/bin/python" -m bot train --quiet

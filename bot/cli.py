@@ -94,7 +94,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from bot.evaluation.benchmark import run_benchmark
     from bot.evaluation.report import render
 
-    result = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training)
+    result = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training,
+                           cluster=not args.no_cluster)
     print(f"single user p50 {result['single_user']['p50_ms']} ms; load {[r['throughput_per_s'] for r in result['load']]} msg/s")
     print(f"report: {render()}")
     return 0
@@ -174,6 +175,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
     benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
+    benchmark.add_argument("--no-cluster", action="store_true", help="skip the 1-vs-2-instance cluster comparison")
     sub.add_parser("setup-database", help="cluster profile: conversations' schema and knowledge base in DATABASE_URL")
     haproxy = sub.add_parser("haproxy-config", help="print the balancer's haproxy.cfg (as ./run.sh cluster writes it)")
     haproxy.add_argument("--instance", action="append", required=True, help="host:port of a Rasa instance (repeat)")

@@ -13,8 +13,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from bot.settings import PROJECT_ROOT
 
@@ -194,3 +195,21 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
     process.kill()
     process.wait()
     raise RuntimeError("assistant did not start:\n" + log.read_text(errors="replace")[-4000:])
+
+
+@contextmanager
+def temporary_cluster(extra_env: Optional[Dict[str, str]] = None, *, instances: int = 2,
+                      timeout: float = 300) -> Iterator[RunningCluster]:
+    """The cluster profile (its own PostgreSQL and Redis) in a temporary data folder under /tmp,
+    which the postgres and redis system users can reach (0711), removed afterwards."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="clinic-cluster-"))
+    os.chmod(base, 0o711)
+    try:
+        with start_assistant(base / "serve.log", extra_env=extra_env, data_dir=base / "var", cluster=True,
+                             instances=instances, timeout=timeout) as cluster:
+            yield cluster
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -219,31 +219,15 @@ def cluster_packages_missing() -> List[str]:
 
 
 def start_cluster_for_tests(extra_env: Optional[Dict[str, str]] = None):
-    """`python -m bot serve --cluster` with its own PostgreSQL and Redis in a temporary data folder
-    (under /tmp, reachable by the postgres and redis users), on free ports."""
-    import shutil
-    import tempfile
-    from contextlib import contextmanager
-
-    from bot.harness import start_assistant
+    """`python -m bot serve --cluster` with its own PostgreSQL and Redis in a temporary data folder,
+    on free ports (bot.harness.temporary_cluster); skipped, loudly, without the Debian packages."""
+    from bot.harness import temporary_cluster
 
     missing = cluster_packages_missing()
     if missing:
         pytest.skip(f"CLUSTER TESTS SKIPPED: Debian packages not installed: {' '.join(missing)} "
                     "(./test.sh installs them when it has root or sudo)")
-
-    @contextmanager
-    def running():
-        base = Path(tempfile.mkdtemp(prefix="clinic-cluster-"))
-        os.chmod(base, 0o711)
-        try:
-            with start_assistant(base / "serve.log", extra_env=extra_env, data_dir=base / "var", cluster=True,
-                                 timeout=300) as cluster:
-                yield cluster
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
-
-    return running()
+    return temporary_cluster(extra_env)
 
 
 @pytest.fixture(scope="session")

@@ -187,3 +187,24 @@ def test_report_marks_missed_targets(tmp_path):
     report = render(tmp_path).read_text()
     assert "| Top-1 correct answer | ≥ 95% | 90.0% | **missed** |" in report
     assert (tmp_path / "accuracy_per_topic.png").stat().st_size > 1000
+
+
+def test_report_leads_with_the_locked_sets_and_shows_the_cluster_comparison(tmp_path):
+    part = {"turns": 10, "answers_correct": 0.8, "in_scope_to_fallback": 0.05, "declines": 1.0, "invented_figures": 0,
+            "advice_referrals": 1.0, "disclaimer": 1.0, "per_voice": {"terse": 0.5}, "baselines": {"bm25": 0.4}}
+    crisis = {"crisis_turns": 5, "ordinary_turns": 8, "recall": 0.8, "false_alarm_rate": 0.0,
+              "recall_per_category": {"overdose": {"turns": 5, "recognised": 4, "right_help": 4}}}
+    (tmp_path / "evaluation.json").write_text(json.dumps({
+        "patients": {"locked": part, "dev": {**part, "answers_correct": 0.9}},
+        "crisis": {"locked": crisis, "dev": {**crisis, "recall": 1.0}}}))
+    runs = [{"instances": n, "users": u, "throughput_per_s": 40.0 * n, "p50_ms": 100, "p95_ms": 200, "errors": 0,
+             "lost_replies": 0, "cores_used": {"rasa-1": 0.9, "postgres": 0.1}, "cores_used_total": 1.0}
+            for n in (2, 1) for u in (20, 50)]
+    (tmp_path / "benchmark.json").write_text(json.dumps({"cluster": {"cores": 2, "runs": runs}}))
+    report = render(tmp_path).read_text()
+    assert report.index("headline: the locked part") < report.index("The old evaluation set")
+    assert "| Answers correct | ≥ 95% | **80.0%** | **missed** | 90.0% |" in report
+    assert "| Crisis recall | 100% | **80.0%** | **missed** | 100.0% |" in report
+    assert "| overdose | 4/5 | 4 | 4/5 |" in report
+    assert "| 1 | 50 | 40.0 | 100 ms | 200 ms | 0 | 0 | 0.90 |" in report
+    assert (tmp_path / "cluster_instances.png").stat().st_size > 1000

@@ -56,9 +56,31 @@ def rss_mb(pid: int) -> Optional[float]:
     return None
 
 
+def descendants(pid: int) -> List[int]:
+    found, queue = [], [pid]
+    while queue:
+        for child in children(queue.pop()):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and its living descendants."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def server_memory(serve_pid: int) -> Dict[str, Optional[float]]:
     memory: Dict[str, Optional[float]] = {"rasa_server_mb": None, "action_server_mb": None}
-    for pid in children(serve_pid):
+    for pid in descendants(serve_pid):  # serve -> supervisord -> the servers
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
@@ -165,6 +187,55 @@ async def _load(url: str, *, users: int, seconds: float) -> Dict[str, object]:
     }
 
 
+def program_pids(cluster) -> Dict[str, int]:
+    """{program: pid} of every running program of the cluster's supervisor."""
+    pids = {}
+    for line in cluster.supervisorctl("status").splitlines():
+        parts = line.split()
+        if len(parts) >= 4 and parts[1] == "RUNNING" and parts[2] == "pid":
+            pids[parts[0]] = int(parts[3].rstrip(","))
+    return pids
+
+
+def _measured_load(cluster, *, users: int, seconds: float) -> Dict[str, object]:
+    """Load through the balancer, with the cores each program used meanwhile (CPU seconds / wall)."""
+    pids = program_pids(cluster)
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    started = time.monotonic()
+    run = asyncio.run(_load(cluster.rest_url, users=users, seconds=seconds))
+    wall = time.monotonic() - started
+    run["cores_used"] = {name: round((cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in pids.items()}
+    run["cores_used_total"] = round(sum(run["cores_used"].values()), 2)
+    return run
+
+
+def cluster_scaling(*, seconds: float = 30, concurrency=(20, 50)) -> Dict[str, object]:
+    """The cluster profile (PostgreSQL, Redis, haproxy) with two Rasa instances, then with one
+    (rasa-2 and actions-2 stopped, the balancer seeing it down), in the same run and on the same
+    ports: throughput, latency, lost replies and CPU per process."""
+    from bot.cluster import ClusterError, balancer_servers, executable, postgres_bindir
+    from bot.harness import NO_RATE_LIMITS, temporary_cluster
+
+    try:
+        postgres_bindir(), executable("redis-server", "redis-server"), executable("haproxy", "haproxy")
+    except ClusterError as error:
+        return {"skipped": str(error)}
+    result: Dict[str, object] = {"cores": os.cpu_count(), "runs": []}
+    with temporary_cluster(NO_RATE_LIMITS) as cluster:
+        socket_path = cluster.data_dir / "run" / "haproxy.sock"
+        for sender in ("warm-a", "warm-b", "warm-c", "warm-d"):  # both instances past their first turn
+            cluster.say(sender, "which is faster?")
+        for users in concurrency:
+            result["runs"].append({"instances": 2, **_measured_load(cluster, users=users, seconds=seconds)})
+        cluster.supervisorctl("stop", "rasa-2", "actions-2")
+        deadline = time.monotonic() + 30
+        while balancer_servers(socket_path).get("rasa/rasa-2") == "UP" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for users in concurrency:
+            result["runs"].append({"instances": 1, **_measured_load(cluster, users=users, seconds=seconds)})
+    return result
+
+
 def training_time() -> Dict[str, float]:
     """A cold training run (empty Rasa cache) into a temporary directory."""
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
@@ -179,7 +250,7 @@ def training_time() -> Dict[str, float]:
 
 
 def run_benchmark(*, out: Path = REPORTS, messages: int = 1000, warmup: int = 50, seconds: float = 30,
-                  concurrency=(20, 50), train: bool = True) -> Dict[str, object]:
+                  concurrency=(20, 50), train: bool = True, cluster: bool = True) -> Dict[str, object]:
     from bot.harness import NO_RATE_LIMITS, start_assistant
     from bot.training import ensure_model
 
@@ -196,6 +267,8 @@ def run_benchmark(*, out: Path = REPORTS, messages: int = 1000, warmup: int = 50
         result["memory_after_warmup"] = server_memory(assistant.process.pid)
         result["load"] = [asyncio.run(_load(assistant.rest_url, users=u, seconds=seconds)) for u in concurrency]
         result["memory_after_load"] = server_memory(assistant.process.pid)
+    if cluster:
+        result["cluster"] = cluster_scaling(seconds=seconds, concurrency=concurrency)
     if train:
         result.update(training_time())
     (out / "benchmark.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
