@@ -486,10 +486,12 @@
     } else {
       bubble.appendChild(el("p", { text: message.text }));
     }
-    this.log.appendChild(bubble);
-    // Suggested questions stay below the newest bot message (e.g. after the disclaimer).
+    // Suggested questions stay below the newest bot message (e.g. after the disclaimer): the new
+    // message goes above them, so they are never moved (moving them would drop the keyboard focus
+    // of a patient who has tabbed to one).
     var offered = this.log.querySelector(".cc-quick-replies");
-    if (offered) this.log.appendChild(offered);
+    if (offered) this.log.insertBefore(bubble, offered);
+    else this.log.appendChild(bubble);
     if (bot && message.buttons && message.buttons.length && !(options && options.quickReplies === false)) {
       var group = el("div", { className: "cc-quick-replies", role: "group", "aria-label": "Suggested questions" });
       message.buttons.forEach(function (button) {
