@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up everything and run the assistant: action server on 5055, Rasa (REST channel) on 5005.
+# Set up everything and run the assistant: action server on 5055, Rasa (REST and web chat) on 5005,
+# the demo page with the widget on 8080, under supervisord.
 #   ./run.sh            run until Ctrl-C
 #   ./run.sh cluster    the same with PostgreSQL, Redis, haproxy and 2 Rasa instances (RASA_INSTANCES)
 #   ./run.sh setup      only set up (venv, knowledge base, spaCy pipeline, model) and exit

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and run every test: unit tests, `rasa data validate`, conversation tests
-# (`rasa test --fail-on-prediction-errors`) and an end-to-end test against both real servers.
+# (`rasa test --fail-on-prediction-errors`), end-to-end, fault and browser tests against the real
+# servers on every channel, and the cluster tests (real PostgreSQL, Redis and haproxy).
 # The model is trained at most once per run (and not at all when config and data are unchanged).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"

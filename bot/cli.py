@@ -126,7 +126,8 @@ def cmd_haproxy_config(args: argparse.Namespace) -> int:
     from bot.cluster import haproxy_config
 
     print(haproxy_config(balancer_port=args.port, instances=args.instance, interface=args.interface,
-                         stats_socket=Path(args.stats_socket) if args.stats_socket else None, user=args.user), end="")
+                         stats_socket=Path(args.stats_socket) if args.stats_socket else None,
+                         stats_group=args.stats_group, user=args.user), end="")
     return 0
 
 
@@ -182,6 +183,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     haproxy.add_argument("--port", type=int, default=8000, help="the balancer's port")
     haproxy.add_argument("--interface", default="127.0.0.1", help="the address the balancer listens on")
     haproxy.add_argument("--stats-socket", help="owner-only stats socket (which instances are up)")
+    haproxy.add_argument("--stats-group", help="a group that may read the stats socket too (the assistant's)")
     haproxy.add_argument("--user", help="the system user haproxy drops to")
     webhook = sub.add_parser("telegram-webhook", help="register the Telegram webhook")
     webhook.add_argument("url", help="public https URL of /webhooks/telegram/webhook")

@@ -240,10 +240,12 @@ def redis_answers(url: str) -> bool:
 # ---- haproxy -------------------------------------------------------------------------------------------
 
 def haproxy_config(*, balancer_port: int, instances: List[str], interface: str = "127.0.0.1",
-                   stats_socket: Optional[Path] = None, user: Optional[str] = None) -> str:
+                   stats_socket: Optional[Path] = None, stats_group: Optional[str] = None,
+                   user: Optional[str] = None) -> str:
     """The balancer: cookie stickiness for web chat, round robin for the rest, health checks,
     retries of refused connections on another instance; ``stats_socket`` (owner-only) tells
-    which instances the balancer sees up. ``instances``: "host:port" of each Rasa instance; ``user``:
+    which instances the balancer sees up (``stats_group``: a group that may read it too).
+    ``instances``: "host:port" of each Rasa instance; ``user``:
     the user haproxy drops to after reading its configuration as root."""
     servers_rest = [f"    server rasa-{i + 1} {address} check" for i, address in enumerate(instances)]
     servers_chat = [f"    server rasa-{i + 1} {address} check cookie rasa-{i + 1}" for i, address in enumerate(instances)]
@@ -251,7 +253,8 @@ def haproxy_config(*, balancer_port: int, instances: List[str], interface: str =
         "global",  # haproxy writes its warnings (an instance down or up again) to its log file
         "    maxconn 4096",
         *([f"    user {user}", f"    group {user}"] if user else []),
-        *([f"    stats socket {stats_socket} mode 600 level user"] if stats_socket else []),
+        *([f"    stats socket {stats_socket} " + (f"mode 660 group {stats_group}" if stats_group else "mode 600")
+           + " level user"] if stats_socket else []),
         "",
         "defaults",
         "    mode http",
@@ -304,7 +307,7 @@ def balancer_program(settings: Settings, ports: Ports) -> Program:
 
 
 def balancer_socket(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "haproxy.sock"
+    return Path(settings.balancer_stats_socket) if settings.balancer_stats_socket else settings.data_dir / "run" / "haproxy.sock"
 
 
 def balancer_servers(socket_path: Path) -> Dict[str, str]:

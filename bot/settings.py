@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # is Rasa's own RedisLockStore, which two instances can both enter at once: there only so
     # that the race test can show the difference - never use it for patients.
     cluster_lock_store: str = Field("atomic", env="CLUSTER_LOCK_STORE", regex="^(atomic|rasa)$")
+    # Cluster profile: haproxy's stats socket, where /health reads which instances the balancer
+    # sees up (default: DATA_DIR/run/haproxy.sock, which `./run.sh cluster` creates).
+    balancer_stats_socket: str = Field("", env="BALANCER_STATS_SOCKET")
     # Runtime data: conversations (tracker store), logs, the supervisor's socket, generated keys.
     data_dir: Path = Field(PROJECT_ROOT / "var", env="DATA_DIR")
     # The SQLite file of Rasa's tracker store (default: conversations.db in DATA_DIR, mode 0600).

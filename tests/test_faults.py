@@ -194,10 +194,13 @@ def test_a_second_client_can_neither_join_nor_write_into_anothers_session(runnin
 # ---- rate limits -------------------------------------------------------------------------------------------
 
 def test_300_messages_from_one_sender_are_throttled_while_others_are_served(running_assistant):
+    from bot.settings import get_settings
+
     flood = ask_json("flooding-sender", "which is faster?")
 
     def one(_):
-        return rest_from(running_assistant, flood, source="127.0.0.31")[0]
+        status, body, _ = rest_from(running_assistant, flood, source="127.0.0.31")
+        return status, body
 
     others = []
 
@@ -211,9 +214,13 @@ def test_300_messages_from_one_sender_are_throttled_while_others_are_served(runn
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=8) as pool:
         calm.start()
-        statuses = list(pool.map(one, range(300)))
+        replies = list(pool.map(one, range(300)))
     calm.join(timeout=120)
+    statuses = [status for status, _ in replies]
     assert time.monotonic() - started < 30
+    # A refused message is not read, so its reply still names the emergency numbers
+    refused = next(body for status, body in replies if status == 429)
+    assert get_settings().emergency_number in refused and get_settings().crisis_line in refused
     assert statuses.count(429) >= 250 and statuses.count(200) <= 20 and 500 not in statuses
     assert len(others) == 5 and all(status == 200 and answered for status, answered, _ in others)
 
@@ -237,6 +244,8 @@ def test_a_flooding_web_chat_client_is_asked_to_slow_down_once(running_assistant
 
     texts = run_async(run())
     assert sum("faster than I can answer" in t for t in texts) == 1
+    slow_down = next(t for t in texts if "faster than I can answer" in t)
+    assert get_settings().emergency_number in slow_down and "{" not in slow_down
     assert sum("not medical advice" in t for t in texts) <= burst + 1
 
 

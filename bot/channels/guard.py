@@ -32,7 +32,7 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels.limits import get_limits
 from bot.settings import PROJECT_ROOT, get_settings
-from bot.wording import APOLOGY_RESPONSES, clinic_text, response_text
+from bot.wording import APOLOGY_RESPONSES, clinic_text
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ async def admit(message: UserMessage, *, address: Optional[str] = None) -> bool:
         logger.warning("rate limit: a message was refused", extra={"channel": message.input_channel})
         if decision.first_refusal and message.output_channel is not None:
             await message.output_channel.send_text_message(
-                message.sender_id, response_text("utter_slow_down", message.input_channel or ""))
+                message.sender_id, clinic_text("utter_slow_down", message.input_channel or ""))
         return False
     return True
 

@@ -29,6 +29,7 @@ from sanic.response import HTTPResponse
 from bot.channels.guard import (BUTTON, RESEND, OnNewMessage, apologise, client_message_id, screen_message,
                                 valid_sender)
 from bot.channels.limits import get_limits
+from bot.wording import clinic_text
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,11 @@ class RestChannel(InputChannel):
             limits = get_limits()
             if not (limits.for_address(client_address(request)).allowed and limits.for_sender(self.name(), sender).allowed):
                 logger.warning("rate limit: a REST message was refused")
-                return bad_request("too many messages; please slow down", status=429)
+                # The message is not read: the reply still names the emergency numbers
+                return response.json({"error": "too many messages; please slow down",
+                                      "messages": [{"recipient_id": sender,
+                                                    "text": clinic_text("utter_slow_down", self.name())}]},
+                                     status=429)
             collector = CollectingOutputChannel()
             flags = {key: True for key in (BUTTON, RESEND) if metadata and metadata.get(key) is True}
             message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id,
