@@ -264,6 +264,10 @@ def haproxy_config(*, balancer_port: int, instances: List[str], interface: str =
         "    timeout server 75s",
         "    timeout tunnel 1h",  # web sockets
         "    timeout http-request 10s",
+        # An instance busy with turns answers its check late, not never: only a refused or dead
+        # connection (seen at once) or 10 s of silence takes it out of rotation. A shorter
+        # timeout took the only instance out under load and every patient got a 503.
+        "    timeout check 10s",
         "    retries 3",
         "    retry-on conn-failure",  # only when nothing reached the instance: never a turn twice
         "    option redispatch 1",

@@ -227,8 +227,12 @@ class TopicClassifier(GraphComponent):
     def process(self, messages: List[Message]) -> List[Message]:
         if self._model is None:
             return messages
+        from sklearn import config_context
+
         texts = [self._prepare(m.get(TEXT) or "") for m in messages]
-        for message, probabilities in zip(messages, self._model.predict_proba(texts)):
+        with config_context(assume_finite=True):  # n-gram counts of text: finite, no need to check
+            rows = self._model.predict_proba(texts)
+        for message, probabilities in zip(messages, rows):
             ranked = sorted(zip(self._model.classes_, probabilities), key=lambda pair: pair[1], reverse=True)
             ranking = [{"name": str(name), "confidence": float(p)} for name, p in ranked[: self.RANKING_LENGTH]]
             message.set(INTENT, ranking[0], add_to_output=True)

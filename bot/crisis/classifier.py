@@ -80,8 +80,12 @@ class CrisisClassifier:
         texts = [prepare(t, self._patterns) for t in texts]
         if not texts:
             return []
+        from sklearn import config_context
+
+        with config_context(assume_finite=True):  # n-gram counts of text: finite, no need to check
+            rows = self._model.predict_proba(texts)
         result = []
-        for row in self._model.predict_proba(texts):
+        for row in rows:
             probabilities = [row[i] for i in self._columns]
             crisis = 1.0 - probabilities[0]
             best = max(range(1, len(LABELS)), key=lambda i: probabilities[i])
