@@ -203,6 +203,14 @@ class TopicClassifier(GraphComponent):
     def _prepare(text: str) -> str:
         return " ".join(text.lower().split())
 
+    @classmethod
+    def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
+        """The lay lexicon is read here, not from Rasa's training data: editing it must retrain this
+        component (bot.training.content_fingerprint)."""
+        from bot.training import content_fingerprint
+
+        return content_fingerprint(["knowledge/lexicon.yml", "bot/lexicon.py"])
+
     def train(self, training_data: TrainingData) -> Resource:
         import joblib
         from sklearn.feature_extraction.text import TfidfVectorizer

@@ -33,6 +33,19 @@ def _files(root: Path, inputs: Iterable[str]) -> List[Path]:
     return found
 
 
+def content_fingerprint(inputs: Iterable[str], *, root: Optional[Path] = None) -> str:
+    """A digest of the files named by ``inputs`` (files or folders under ``root``). Custom NLU
+    components that read files of their own return it from ``fingerprint_addon``: Rasa's
+    training cache keys a component on its config and Rasa's training data only, so without it
+    an edited crisis example or lexicon phrase would silently reuse the old trained component."""
+    root = root or PROJECT_ROOT
+    digest = hashlib.sha256()
+    for path in _files(root, inputs):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def fingerprint(*, root: Path = PROJECT_ROOT) -> str:
     import rasa
 

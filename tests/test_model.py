@@ -99,3 +99,34 @@ def test_explain_mode_shows_intent_route_facts_and_reply(explainer):
 )
 def test_known_confusions_stay_fixed(parse, text, intent):
     assert parse(text)["intent"]["name"] == intent
+
+
+@pytest.mark.parametrize("component, edited", [
+    ("bot.crisis.component.CrisisGuard", "bot/crisis/training/ordinary_extra.yml"),
+    ("bot.crisis.component.CrisisGuard", "bot/crisis/patterns.yml"),
+    ("bot.rasa_components.TopicClassifier", "knowledge/lexicon.yml"),
+])
+def test_editing_a_components_own_files_changes_its_training_cache_key(tmp_path, monkeypatch, component, edited):
+    """Rasa caches a trained component by its config and Rasa's training data: files a component
+    reads itself must be in its key, or an edited crisis example would silently keep the old
+    classifier (it did, before fingerprint_addon)."""
+    import importlib
+    import shutil
+
+    from rasa.engine.training.fingerprinting import calculate_fingerprint_key
+
+    import bot.training
+    from bot.settings import PROJECT_ROOT
+
+    for name in ("bot/crisis", "knowledge/lexicon.yml", "bot/lexicon.py"):
+        source, target = PROJECT_ROOT / name, tmp_path / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
+    monkeypatch.setattr(bot.training, "PROJECT_ROOT", tmp_path)
+    module, name = component.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    before = calculate_fingerprint_key(cls, {}, {})
+    assert calculate_fingerprint_key(cls, {}, {}) == before
+    with open(tmp_path / edited, "a", encoding="utf-8") as handle:
+        handle.write("\n# edited\n")
+    assert calculate_fingerprint_key(cls, {}, {}) != before
