@@ -1,7 +1,7 @@
 """Domain responses with the clinic's own values: ``nlg: type: bot.nlg.ClinicResponses``.
 
-Every response may use ``{clinic_name}``, ``{clinic_phone}``, ``{emergency_number}`` and
-``{crisis_line}``; they are filled here, inside the Rasa server, from the settings (clinic.yml
+Every response may use ``{clinic_name}``, ``{clinic_phone}``, ``{emergency_number}``,
+``{crisis_line}`` and ``{opening_hours}``; they are filled here, inside the Rasa server, from the settings (clinic.yml
 and the CLINIC_* environment variables). So a rule can send the crisis reply with the right
 numbers for the clinic's country without the action server, and no action passes them.
 """

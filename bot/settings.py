@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     clinic_phone: str = Field(_CLINIC["clinic_phone"], env="CLINIC_PHONE")
     emergency_number: str = Field(_CLINIC["emergency_number"], env="CLINIC_EMERGENCY_NUMBER")
     crisis_line: str = Field(_CLINIC["crisis_line"], env="CLINIC_CRISIS_LINE")
+    # When the clinic's team can be reached (told to a patient who asks for a person).
+    opening_hours: str = Field(_CLINIC["opening_hours"], env="CLINIC_OPENING_HOURS")
     # A search hit must score at least this (BM25) to be used as an answer.
     search_min_score: float = Field(3.5, env="KB_SEARCH_MIN_SCORE", ge=0)
     # Where the servers listen (loopback by default: put a reverse proxy in front to expose Rasa).
@@ -174,6 +176,7 @@ class Settings(BaseSettings):
             "clinic_phone": self.clinic_phone,
             "emergency_number": self.emergency_number,
             "crisis_line": self.crisis_line,
+            "opening_hours": self.opening_hours,
         }
 
 

@@ -109,3 +109,16 @@ def test_a_killed_action_server_is_back_within_30_seconds(healthy_assistant):
     wait_until(lambda: assistant.health()["services"]["actions"] == "ok" and assistant.pid("actions") != old,
                timeout=30, what="the supervisor to restart the action server")
     assert any("Source:" in t for t in rest_ask(assistant, "after-restart", "which is faster, IV or IM?"))
+
+
+# ---- a patient who asks for a person (the clinic's contact and opening hours) ---------------------------
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_asking_for_a_person_gives_the_clinics_contact_and_hours_on_every_channel(running_assistant, apis, channel):
+    from bot.settings import get_settings
+
+    settings = get_settings()
+    reply, = Ask[channel](running_assistant, apis, ["can I talk to a real person please?"])
+    joined = "\n".join(reply).replace("&#x27;", "'")
+    assert settings.clinic_phone in joined and settings.opening_hours in joined, reply
+    assert "not medical advice" in joined and "Source:" not in joined
