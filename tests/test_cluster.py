@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Tuple
 import pytest
 
 from bot.settings import PROJECT_ROOT
-from bot.evaluation.cluster_load import Fault, assess, conversation_events, conversation_problems, run_patients
+from bot.evaluation.cluster_load import conversation_events, conversation_problems, under_faults
 from bot.channels.messaging import plain_text
 from bot.wording import response_text
 from tests.clients import WebChat, bodies, run_async, sms, twilio_post, wait_for_reply
@@ -392,18 +392,7 @@ def test_patients_under_faults_each_get_exactly_one_reply(healthy_cluster):
     """30 patients (REST and web chat) for 30 s; one Rasa instance killed in the middle and
     PostgreSQL restarted once: every message gets exactly one reply, every conversation is intact
     in PostgreSQL."""
-    cluster = healthy_cluster
-
-    def kill_instance() -> None:
-        os.kill(cluster.pid("rasa-1"), signal.SIGKILL)
-
-    def restart_postgres() -> None:
-        cluster.supervisorctl("restart", "postgres")
-
-    faults = (Fault(0.35, "Rasa instance 1 killed", kill_instance), Fault(0.65, "PostgreSQL restarted", restart_postgres))
-    group = run_async(run_patients(balancer=balancer(cluster), origin=cluster.web_url.rstrip("/"), patients=30,
-                                   seconds=30, faults=faults))
-    outcome = assess(group, cluster.database_url, faults)
+    outcome = under_faults(healthy_cluster, patients=30, seconds=30)
     print(json.dumps(outcome.as_dict(), indent=1))
     assert outcome.messages >= 200
     assert outcome.answered_once == outcome.messages, outcome.as_dict()

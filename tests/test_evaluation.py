@@ -200,11 +200,15 @@ def test_report_leads_with_the_locked_sets_and_shows_the_cluster_comparison(tmp_
     runs = [{"instances": n, "users": u, "throughput_per_s": 40.0 * n, "p50_ms": 100, "p95_ms": 200, "errors": 0,
              "lost_replies": 0, "cores_used": {"rasa-1": 0.9, "postgres": 0.1}, "cores_used_total": 1.0}
             for n in (2, 1) for u in (20, 50)]
-    (tmp_path / "benchmark.json").write_text(json.dumps({"cluster": {"cores": 2, "runs": runs}}))
+    faults = {"patients": 30, "messages": 400, "answered_once": 399, "apologised": 1, "unanswered": 0, "answered_twice": 0,
+              "resends": 2, "reconnects": 5, "conversations_intact": 30, "conversations": 30,
+              "faults": [{"name": "Rasa instance 1 killed", "at_s": 10.5}]}
+    (tmp_path / "benchmark.json").write_text(json.dumps({"cluster": {"cores": 2, "runs": runs, "faults": faults}}))
     report = render(tmp_path).read_text()
     assert report.index("headline: the locked part") < report.index("The old evaluation set")
     assert "| Answers correct | ≥ 95% | **80.0%** | **missed** | 90.0% |" in report
     assert "| Crisis recall | 100% | **80.0%** | **missed** | 100.0% |" in report
     assert "| overdose | 4/5 | 4 | 4/5 |" in report
     assert "| 1 | 50 | 40.0 | 100 ms | 200 ms | 0 | 0 | 0.90 |" in report
+    assert "Rasa instance 1 killed at 10.5 s" in report and "| 400 | 399 | 1 | 0 | 0 | 2 | 5 | 30/30 |" in report
     assert (tmp_path / "cluster_instances.png").stat().st_size > 1000

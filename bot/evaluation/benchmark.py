@@ -213,7 +213,8 @@ def cluster_scaling(*, seconds: float = 30, concurrency=(20, 50)) -> Dict[str, o
     """The cluster profile (PostgreSQL, Redis, haproxy) with two Rasa instances, then with one
     (rasa-2 and actions-2 stopped, the balancer seeing it down), in the same run and on the same
     ports: throughput, latency, lost replies and CPU per process."""
-    from bot.cluster import ClusterError, balancer_servers, executable, postgres_bindir
+    from bot.cluster import ClusterError, balancer_sees_all, balancer_servers, executable, postgres_bindir
+    from bot.evaluation.cluster_load import under_faults
     from bot.harness import NO_RATE_LIMITS, temporary_cluster
 
     try:
@@ -233,6 +234,13 @@ def cluster_scaling(*, seconds: float = 30, concurrency=(20, 50)) -> Dict[str, o
             time.sleep(0.2)
         for users in concurrency:
             result["runs"].append({"instances": 1, **_measured_load(cluster, users=users, seconds=seconds)})
+        # The fault test's scenario, counted for the report: both instances again, then one killed
+        # and PostgreSQL restarted under 30 patients
+        cluster.supervisorctl("start", "actions-2", "rasa-2")
+        deadline = time.monotonic() + 120
+        while not balancer_sees_all(socket_path) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        result["faults"] = under_faults(cluster, patients=30, seconds=30).as_dict()
     return result
 
 

@@ -370,3 +370,24 @@ def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = 
         faults=[{"name": f.name, "at_s": f.done_after_s} for f in faults],
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
     )
+
+
+def under_faults(cluster: Any, *, patients: int = 30, seconds: float = 30) -> Outcome:
+    """The fault test of the cluster profile (tests and benchmark alike): ``patients`` patients
+    (REST and web chat, through the balancer) for ``seconds``; Rasa instance 1 killed at 35% of
+    the run and PostgreSQL restarted at 65%; then every message's replies are counted and every
+    conversation is read back from PostgreSQL."""
+    import os
+    import signal
+
+    def kill_instance() -> None:
+        os.kill(cluster.pid("rasa-1"), signal.SIGKILL)
+
+    def restart_postgres() -> None:
+        cluster.supervisorctl("restart", "postgres")
+
+    faults = (Fault(0.35, "Rasa instance 1 killed", kill_instance), Fault(0.65, "PostgreSQL restarted", restart_postgres))
+    group = asyncio.run(run_patients(balancer=f"http://127.0.0.1:{cluster.rasa_port}",
+                                     origin=cluster.web_url.rstrip("/"), patients=patients, seconds=seconds,
+                                     faults=faults))
+    return assess(group, cluster.database_url, faults)

@@ -286,6 +286,16 @@ def cluster_section(bench: dict) -> List[str]:
                      f" {run['p95_ms']} ms | {run['errors']} | {run['lost_replies']} | {rasa:.2f} | {actions:.2f} |"
                      f" {cores.get('postgres', 0):.2f} | {cores.get('redis', 0):.2f} | {cores.get('balancer', 0):.2f} |"
                      f" {run.get('cores_used_total')} |")
+    faults = cluster.get("faults")
+    if faults:
+        when = ", ".join(f"{f['name']} at {f['at_s']} s" for f in faults.get("faults", []))
+        lines += ["", f"Fault test ({faults['patients']} patients over REST and web chat for 30 s; {when}):",
+                  "", "| messages | answered exactly once | apology only | unanswered | answered twice | resends |"
+                      " reconnects | conversations intact in PostgreSQL |",
+                  "|---|---|---|---|---|---|---|---|",
+                  f"| {faults['messages']} | {faults['answered_once']} | {faults['apologised']} | {faults['unanswered']} |"
+                  f" {faults['answered_twice']} | {faults['resends']} | {faults['reconnects']} |"
+                  f" {faults['conversations_intact']}/{faults['conversations']} |"]
     return lines
 
 
