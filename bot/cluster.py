@@ -220,7 +220,7 @@ class LocalRedis:
         config.write_text("\n".join([
             "bind 127.0.0.1", f"port {self.port}", "protected-mode yes", f"dir {self.dir}", 'save ""',
             "appendonly no", f"requirepass {self.password}", "loglevel warning", "logfile \"\"",
-            "maxmemory 256mb", "maxmemory-policy volatile-lru", "",
+            "maxmemory 256mb", "maxmemory-policy noeviction", "",
         ]), encoding="utf-8")
         os.chmod(config, 0o600)
         give_to(config, self.user)

@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, Dict, Text
+from typing import Any, Dict, Optional, Text
 
 
 @lru_cache(maxsize=1)
@@ -154,9 +154,10 @@ def _store_failures_are_loud() -> None:
     FailSafeTrackerStore.__loud_by_bot__ = True
 
 
-def answered_before(tracker, message_id: str):
-    """The bot messages that answered the user message ``message_id`` in this conversation, or
-    None when it has not been answered (not received, or its turn never finished)."""
+def answered_before(tracker, message_id: str, text: Optional[str]):
+    """The bot messages that answered the user message ``message_id`` with this ``text`` in this
+    conversation, or None when it has not been answered (not received, its turn never finished,
+    or the id was reused for another text - which gets a turn of its own, crisis check included)."""
     from rasa.shared.core.events import ActionExecuted, BotUttered, UserUttered
     from rasa.shared.core.constants import ACTION_LISTEN_NAME
 
@@ -165,7 +166,7 @@ def answered_before(tracker, message_id: str):
         if isinstance(event, UserUttered):
             if found:
                 return replies
-            found = event.message_id == message_id
+            found = event.message_id == message_id and event.text == text
         elif found and isinstance(event, BotUttered):
             replies.append({"text": event.text, **{k: v for k, v in (event.data or {}).items() if v is not None}})
         elif found and isinstance(event, ActionExecuted) and event.action_name == ACTION_LISTEN_NAME:
@@ -182,7 +183,7 @@ async def _handle_once(self, message):
 
     if message.message_id and (message.metadata or {}).get(RESEND) is True:
         tracker = await self.tracker_store.retrieve(message.sender_id)
-        replies = answered_before(tracker, message.message_id) if tracker is not None else None
+        replies = answered_before(tracker, message.message_id, message.text) if tracker is not None else None
         if replies is not None:
             for reply in replies:
                 await message.output_channel.send_response(message.sender_id, reply)

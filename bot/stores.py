@@ -82,7 +82,13 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         url = postgres_url(url or get_settings().cluster_database_url)
         if not url:
             raise StoreUnavailable("DATABASE_URL is not set")
-        self.engine = sa.create_engine(url, pool_pre_ping=True, **create_engine_kwargs(url))
+        options = create_engine_kwargs(url)
+        if url.startswith("postgresql"):
+            # An unreachable database (dropped packets, not a refusal) must fail within seconds,
+            # not the system's TCP timeout: Rasa calls the store on its event loop.
+            options["connect_args"] = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 10,
+                                       "options": "-c statement_timeout=10000"}
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     async def _retrying(self, operation: Callable[[], Any], what: str) -> Any:
@@ -92,12 +98,18 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             try:
                 return await operation()
             except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                    sqlalchemy.exc.DisconnectionError) as error:
+                    sqlalchemy.exc.DisconnectionError, sqlalchemy.exc.TimeoutError) as error:
                 logger.warning("tracker store: could not %s (%s), attempt %d of %d",
                                what, type(error).__name__, attempt, self.ATTEMPTS)
                 if attempt == self.ATTEMPTS:
                     raise StoreUnavailable(f"the conversation store could not {what}") from None
                 await asyncio.sleep(self.WAIT_SECONDS)
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                # Any other database error (a missing table, a read-only failover): said by its
+                # type only - SQLAlchemy's message carries the statement's parameters, i.e. the
+                # patient's messages - and never Rasa's silent fall-back to an in-memory store.
+                logger.error("tracker store: could not %s (%s)", what, type(error).__name__)
+                raise StoreUnavailable(f"the conversation store could not {what}") from None
 
     async def retrieve(self, sender_id: Text) -> Any:
         return await self._retrying(lambda: SQLTrackerStore.retrieve(self, sender_id), "read a conversation")
@@ -131,7 +143,10 @@ class AtomicRedisLockStore(LockStore):
 
     WAIT_SECONDS = 0.05  # between looks at a lock held by another turn (Rasa's default: 1 s)
     KEY_TTL_SECONDS = 3600  # a safety net: locks are deleted when their conversation is served
-    ALIVE_SECONDS = 3  # a process that has not said it is alive for this long is gone
+    # A process that has not said it is alive (every second) for this long is gone. Well above one
+    # heartbeat plus the Redis timeout, so a live but briefly starved process is never taken for
+    # dead (that would let two turns of one conversation run at once).
+    ALIVE_SECONDS = 10
 
     def __init__(self, endpoint_config: Any = None, url: Optional[str] = None, key_prefix: str = "") -> None:
         from bot.settings import get_settings
@@ -245,13 +260,27 @@ class AtomicRedisLockStore(LockStore):
 
         self._atomically(conversation_id, change)
 
+    def _remove_own(self, lock: TicketLock, owners: Dict[str, str], ticket_number: int) -> None:
+        """Remove this process's ticket only: numbers start again at 0 when a lock is deleted, so
+        the same number may now be another process's ticket."""
+        if owners.get(str(ticket_number), self.owner) == self.owner:
+            lock.remove_ticket_for(ticket_number)
+
+    def _released(self, conversation_id: Text, change: Callable) -> None:
+        """A release that fails (Redis unreachable at that moment) is logged, not raised: the turn
+        is done and its reply must still go out; the ticket expires with the lock's lifetime."""
+        try:
+            self._atomically(conversation_id, change)
+        except Exception as error:  # noqa: BLE001
+            logger.error("lock store: could not release a ticket (%s)", type(error).__name__)
+
     def finish_serving(self, conversation_id: Text, ticket_number: int) -> None:
         def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[Optional[TicketLock], None]:
             if lock is not None:
-                lock.remove_ticket_for(ticket_number)
+                self._remove_own(lock, owners, ticket_number)
             return lock, None
 
-        self._atomically(conversation_id, change)
+        self._released(conversation_id, change)
 
     def cleanup(self, conversation_id: Text, ticket_number: int) -> None:
         """Finish serving this ticket and delete the lock if nobody waits: one transaction."""
@@ -259,7 +288,7 @@ class AtomicRedisLockStore(LockStore):
         def change(lock: Optional[TicketLock], owners: Dict[str, str], pipe: Any) -> Tuple[Optional[TicketLock], None]:
             if lock is None:
                 return None, None
-            lock.remove_ticket_for(ticket_number)
+            self._remove_own(lock, owners, ticket_number)
             return (lock if lock.is_someone_waiting() else None), None
 
-        self._atomically(conversation_id, change)
+        self._released(conversation_id, change)

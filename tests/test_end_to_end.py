@@ -160,3 +160,36 @@ def test_ctrl_c_stops_both_servers_cleanly(trained_model, tmp_path):
             running.process.kill()
     assert not _port_open(running.rasa_port) and not _port_open(running.action_port)
     assert "Assistant stopped." in running.log.read_text()
+
+
+def _post(assistant, body) -> list:
+    request = urllib.request.Request(assistant.rest_url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _stored_user_messages(assistant, sender: str) -> list:
+    import sqlite3
+
+    with sqlite3.connect(assistant.data_dir / "conversations.db") as db:
+        rows = db.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,)).fetchall()
+    return [json.loads(row[0]).get("message_id") for row in rows]
+
+
+def test_a_resent_message_gets_its_reply_again_without_a_second_turn(running_assistant):
+    sender = "resend-same-text"
+    body = {"sender": sender, "message": "how long does the drip last?", "message_id": "resend-same-0001"}
+    first = _post(running_assistant, body)
+    again = _post(running_assistant, {**body, "metadata": {"resend": True}})
+    assert "40 minutes to an hour" in joined(first) and again == first
+    assert _stored_user_messages(running_assistant, sender).count("resend-same-0001") == 1
+
+
+def test_a_reused_message_id_with_other_text_is_read_like_any_message(running_assistant):
+    """A client that reuses an id must never get an old answer to a new message: here a crisis."""
+    sender = "resend-other-text"
+    _post(running_assistant, {"sender": sender, "message": "how long does the drip last?", "message_id": "reused-0001"})
+    crisis = _post(running_assistant, {"sender": sender, "message": "I swallowed all of my sleeping pills an hour ago",
+                                       "message_id": "reused-0001", "metadata": {"resend": True}})
+    assert "This could be a medical emergency" in joined(crisis) and "40 minutes" not in joined(crisis)

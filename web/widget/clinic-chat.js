@@ -338,8 +338,13 @@
         self.state.token = data.token;
         // Messages sent on a connection that was lost before their reply came are sent again,
         // marked as such: the server answers each message once (with the reply it already had).
+        // Only recent ones (within the reply timeout): an old unanswered message (from an older
+        // widget, or one the server chose not to answer) is never sent again hours later.
+        var now = Date.now();
         self.state.messages.forEach(function (m) {
-          if (m.from === "user" && m.status === "sent") { m.status = "pending"; m.resend = true; }
+          if (m.from !== "user" || m.status !== "sent") return;
+          if (m.sentAt && now - m.sentAt < REPLY_TIMEOUT_MS) { m.status = "pending"; m.resend = true; }
+          else m.status = "answered";
         });
         self.save();
         self.ready = true;
@@ -403,6 +408,7 @@
       if (m.resend) metadata.resend = true;
       self.socket.emit("user_uttered", { message: m.payload, message_id: m.id, metadata: metadata });
       m.status = "sent";
+      m.sentAt = Date.now();
       self.markStatus(m);
       self.waitForReply();
     });
