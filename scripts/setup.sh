@@ -47,11 +47,17 @@ ensure_venv() {
   wanted="$(cat "$ROOT/$requirements" "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1) $requirements"
   if [ ! -f "$stamp" ] || ! grep -qxF "$wanted" "$stamp"; then
     echo "Installing Python dependencies ($requirements); the first time takes a few minutes..."
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip<24.1"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-      -r "$ROOT/$requirements" -c "$ROOT/constraints.txt"
+    pip_quietly install --upgrade "pip<24.1"
+    pip_quietly install -r "$ROOT/$requirements" -c "$ROOT/constraints.txt"
     echo "$wanted" >> "$stamp"
   fi
+}
+
+pip_quietly() {
+  # pip, without one warning per package when the machine's pip configuration names a package
+  # folder that does not exist (its real errors still show).
+  "$VENV/bin/python" -m pip "$@" --quiet --disable-pip-version-check \
+    2> >(grep -v "^WARNING: Location '.*' is ignored: it is neither a file nor a directory" >&2)
 }
 
 build_knowledge() {
