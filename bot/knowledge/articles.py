@@ -56,6 +56,10 @@ def split_article(text: str, *, source: str) -> Tuple[Sentence, ...]:
     return tuple(sentences)
 
 
+class ArticlesMissing(FileNotFoundError):
+    """The source articles are not where the project expects them (``../shared/seeds``)."""
+
+
 def seed_files(knowledge_dir: Path) -> Dict[str, Path]:
     """Source id -> its article file, from knowledge/sources.yml."""
     data = yaml.safe_load((knowledge_dir / "sources.yml").read_text(encoding="utf-8"))
@@ -67,6 +71,9 @@ def article_sentences(knowledge_dir: Path = PROJECT_ROOT / "knowledge") -> Tuple
     """Every sentence of every source article, in source order."""
     found: List[Sentence] = []
     for source, path in seed_files(knowledge_dir).items():
+        if not path.is_file():
+            raise ArticlesMissing(f"the source article {path.name} is not in {path.parent} (the project reads "
+                                  "its two articles from ../shared/seeds, next to the project folder)")
         found.extend(split_article(path.read_text(encoding="utf-8"), source=source))
     return tuple(found)
 
