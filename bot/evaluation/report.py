@@ -215,6 +215,27 @@ def _status(value: Optional[float], check) -> str:
     return "met" if check(value) else "**missed**"
 
 
+def _locked_vs_dev(targets, locked: dict, dev: dict) -> List[str]:
+    """One row per measure: target, the locked figure (bold, met or missed) and the dev figure."""
+    lines = ["| measure | target | **locked** | | dev |", "|---|---|---|---|---|"]
+    for label, key, target, check, unit in targets:
+        lines.append(f"| {label} | {target} | **{_fmt(locked.get(key), unit)}** | {_status(locked.get(key), check)} |"
+                     f" {_fmt(dev.get(key), unit)} |")
+    return lines
+
+
+def _per_category(locked: dict, dev: dict, key: str, header: str, cells) -> List[str]:
+    """A table of ``key``'s categories (locked and dev), each row's figures from ``cells(locked, dev)``."""
+    names = sorted(set(locked.get(key, {})) | set(dev.get(key, {})))
+    if not names:
+        return []
+    lines = ["", header, "|" + "---|" * (header.count("|") - 1)]
+    for name in names:
+        lines.append(f"| {name.replace('_', ' ')} | " + " | ".join(cells(locked.get(key, {}).get(name, {}),
+                                                                     dev.get(key, {}).get(name, {}))) + " |")
+    return lines
+
+
 def written_apart_sections(evaluation: dict) -> List[str]:
     """The sets written apart from the project: the locked part first (never read while fixing),
     the dev part (used for error analysis) beside it."""
@@ -226,11 +247,8 @@ def written_apart_sections(evaluation: dict) -> List[str]:
              "is scored only here; the dev part was used for error analysis, so its figures are optimistic.", ""]
     if patients:
         lp, dp = patients.get("locked", {}), patients.get("dev", {})
-        lines += [f"### Patient questions ({lp.get('turns', 0)} locked turns, {dp.get('turns', 0)} dev turns)", "",
-                  "| measure | target | **locked** | | dev |", "|---|---|---|---|---|"]
-        for label, key, target, check, unit in PATIENT_TARGETS:
-            lines.append(f"| {label} | {target} | **{_fmt(lp.get(key), unit)}** | {_status(lp.get(key), check)} |"
-                         f" {_fmt(dp.get(key), unit)} |")
+        lines += [f"### Patient questions ({lp.get('turns', 0)} locked turns, {dp.get('turns', 0)} dev turns)", ""]
+        lines += _locked_vs_dev(PATIENT_TARGETS, lp, dp)
         for name in ("bm25", "tfidf"):
             lines.append(f"| Baseline {name.upper()}: answers correct | — | {_fmt(lp.get('baselines', {}).get(name), 'pct')} |"
                          f" | {_fmt(dp.get('baselines', {}).get(name), 'pct')} |")
@@ -242,27 +260,17 @@ def written_apart_sections(evaluation: dict) -> List[str]:
     if crisis:
         lc, dc = crisis.get("locked", {}), crisis.get("dev", {})
         lines += ["", f"### Crisis and emergency messages ({lc.get('crisis_turns', 0)} crisis and "
-                  f"{lc.get('ordinary_turns', 0)} ordinary locked turns)", "",
-                  "| measure | target | **locked** | | dev |", "|---|---|---|---|---|"]
-        for label, key, target, check, unit in CRISIS_TARGETS:
-            lines.append(f"| {label} | {target} | **{_fmt(lc.get(key), unit)}** | {_status(lc.get(key), check)} |"
-                         f" {_fmt(dc.get(key), unit)} |")
-        categories = sorted(set(lc.get("recall_per_category", {})) | set(dc.get("recall_per_category", {})))
-        if categories:
-            lines += ["", "| crisis category | locked: recognised | right help | dev: recognised |", "|---|---|---|---|"]
-            for c in categories:
-                locked = lc.get("recall_per_category", {}).get(c, {})
-                dev = dc.get("recall_per_category", {}).get(c, {})
-                lines.append(f"| {c.replace('_', ' ')} | {locked.get('recognised', '—')}/{locked.get('turns', '—')} |"
-                             f" {locked.get('right_help', '—')} | {dev.get('recognised', '—')}/{dev.get('turns', '—')} |")
-        kinds = sorted(set(lc.get("false_alarms_per_category", {})) | set(dc.get("false_alarms_per_category", {})))
-        if kinds:
-            lines += ["", "| ordinary messages | locked: false alarms | dev: false alarms |", "|---|---|---|"]
-            for k in kinds:
-                locked = lc.get("false_alarms_per_category", {}).get(k, {})
-                dev = dc.get("false_alarms_per_category", {}).get(k, {})
-                lines.append(f"| {k.replace('_', ' ')} | {locked.get('alarms', '—')}/{locked.get('turns', '—')} |"
-                             f" {dev.get('alarms', '—')}/{dev.get('turns', '—')} |")
+                  f"{lc.get('ordinary_turns', 0)} ordinary locked turns)", ""]
+        lines += _locked_vs_dev(CRISIS_TARGETS, lc, dc)
+        lines += _per_category(lc, dc, "recall_per_category",
+                               "| crisis category | locked: recognised | right help | dev: recognised |",
+                               lambda locked, dev: [f"{locked.get('recognised', '—')}/{locked.get('turns', '—')}",
+                                                    f"{locked.get('right_help', '—')}",
+                                                    f"{dev.get('recognised', '—')}/{dev.get('turns', '—')}"])
+        lines += _per_category(lc, dc, "false_alarms_per_category",
+                               "| ordinary messages | locked: false alarms | dev: false alarms |",
+                               lambda locked, dev: [f"{locked.get('alarms', '—')}/{locked.get('turns', '—')}",
+                                                    f"{dev.get('alarms', '—')}/{dev.get('turns', '—')}"])
     return lines
 
 
