@@ -8,6 +8,8 @@
 #   ./run.sh explain    staff explain mode: intent, route, facts and reply for each question
 #   ./run.sh evaluate   accuracy and safety report (reports/report.md)
 #   ./run.sh benchmark  speed, load and resource benchmark (reports/report.md)
+#   ./run.sh create-staff NAME   a staff account for the dashboard at http://127.0.0.1:8080/staff/
+#   ./run.sh purge [--dry-run]   delete conversations and records older than RETENTION_DAYS
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
@@ -25,5 +27,7 @@ case "${1:-serve}" in
   explain) shift; exec "$VENV/bin/python" -m bot explain "$@" ;;
   evaluate) shift; exec "$VENV/bin/python" -m bot evaluate "$@" ;;
   benchmark) shift; exec "$VENV/bin/python" -m bot benchmark "$@" ;;
-  *) echo "usage: ./run.sh [serve|cluster|setup|shell|explain [QUESTION...]|evaluate|benchmark]" >&2; exit 2 ;;
+  create-staff) shift; exec "$VENV/bin/python" -m bot create-staff "$@" ;;
+  purge) shift; exec "$VENV/bin/python" -m bot purge "$@" ;;
+  *) echo "usage: ./run.sh [serve|cluster|setup|shell|explain [QUESTION...]|evaluate|benchmark|create-staff NAME|purge [--dry-run]]" >&2; exit 2 ;;
 esac

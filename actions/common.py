@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 from typing import Any, Dict, List, Optional, Text, Tuple
 
@@ -11,7 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.assistant import Assistant, Context, Question, get_assistant
 from bot.knowledge.records import ROUTES
-from bot.replies import Reply, outgoing
+from bot.replies import Message, Reply, outgoing, rated
+from bot.staff import turns
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +63,38 @@ def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
     return whole, parts, Context(tracker.get_slot("topic"), tracker.get_slot("last_route"))
 
 
+def turn_of(tracker: Tracker) -> turns.Turn:
+    latest = tracker.latest_message
+    intent = latest.get("intent") or {}
+    confidence = intent.get("confidence")
+    return turns.Turn(sender_id=tracker.sender_id, channel=tracker.get_latest_input_channel() or "",
+                      text=latest.get("text") or "", intent=intent.get("name"),
+                      confidence=float(confidence) if confidence is not None else None,
+                      message_id=latest.get("message_id"))
+
+
+def previous_response(tracker: Tracker) -> Optional[Text]:
+    """The domain response of the bot's last message before the patient's latest one."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            if seen_user:
+                return None
+            seen_user = True
+        elif seen_user and event.get("event") == "bot":
+            return (event.get("metadata") or {}).get("utter_action")
+    return None
+
+
 def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[Text, Any]]:
     """Utter every message of the reply (the disclaimer included) and remember the context."""
     for message in outgoing(reply):
         dispatcher.utter_message(response=message.response, **message.values)
+    events = [SlotSet("rating_offered", True)] if rated(reply) else []
     if reply.topic is None:
-        return []
+        return events
     last_route = reply.routes[0] if len(reply.routes) == 1 else None
-    return [SlotSet("topic", reply.topic), SlotSet("last_route", last_route)]
+    return events + [SlotSet("topic", reply.topic), SlotSet("last_route", last_route)]
 
 
 class AssistantAction(Action, metaclass=abc.ABCMeta):
@@ -98,4 +124,8 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
         except Exception as error:  # noqa: BLE001 - the patient must always get an answer
             logger.error("%s failed with %s; sending the fallback", self.name(), type(error).__name__)
             reply = self.assistant.fallback()
+        turn = turn_of(tracker)
+        turns.record_reply(turn, reply)
+        if previous_response(tracker) == turns.ASK and turns.note_followup(sender_id=turn.sender_id, text=turn.text):
+            reply = dataclasses.replace(reply, messages=(Message(turns.NOTED),) + reply.messages)
         return send(dispatcher, reply)

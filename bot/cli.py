@@ -9,6 +9,8 @@
   explain   show intent, route, facts and reply for questions (interactive without arguments)
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
   benchmark latency, load and resource benchmark (reports/)
+  create-staff NAME  create a staff account for the dashboard (asks for the password)
+  purge     delete conversations and records older than RETENTION_DAYS (--dry-run first)
   setup-database   cluster profile on a real server: schema and knowledge base in DATABASE_URL
   haproxy-config   print the balancer's configuration (deploy/haproxy.cfg is its output)
   telegram-webhook URL   register the Telegram webhook (never done at start-up)
@@ -112,7 +114,7 @@ def cmd_setup_database(args: argparse.Namespace) -> int:
         return 2
     try:
         facts = setup_database(database_url=settings.cluster_database_url, knowledge_url=settings.database_url,
-                               knowledge_dir=settings.knowledge_dir)
+                               knowledge_dir=settings.knowledge_dir, records_url=settings.records_url)
     except ClusterError as error:
         print(f"Could not set up the database: {error}", file=sys.stderr)
         return 1
@@ -153,6 +155,48 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_create_staff(args: argparse.Namespace) -> int:
+    import getpass
+
+    from bot.settings import get_settings
+    from bot.staff.accounts import AccountError, get_accounts
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.username}: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("The two passwords differ; nothing was changed.", file=sys.stderr)
+            return 2
+    try:
+        get_accounts().create(username=args.username, password=password, replace=args.reset)
+    except AccountError as error:
+        print(f"Not created: {error}.", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    print(f"Staff account {args.username!r} {'updated' if args.reset else 'created'}. Sign in at "
+          f"http://{settings.web_interface}:{settings.web_port}/staff/")
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from bot.logs import configure_logging
+    from bot.settings import get_settings
+    from bot.staff.conversations import purge_command
+
+    from bot import runtime
+
+    settings = get_settings()
+    if args.days is not None and args.days < 1:
+        print("--days must be at least 1.", file=sys.stderr)
+        return 2
+    runtime.private_dir(settings.log_dir)
+    # The audit lines go to DATA_DIR/log/purge.log (JSON, hashed ids only); the console gets a summary.
+    with runtime.private_file(settings.log_dir / "purge.log").open("a", encoding="utf-8") as log:
+        configure_logging("purge", stream=log)
+        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=print)
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -177,6 +221,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
     benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
     benchmark.add_argument("--no-cluster", action="store_true", help="skip the 1-vs-2-instance cluster comparison")
+    staff = sub.add_parser("create-staff", help="create a staff account for the dashboard")
+    staff.add_argument("username")
+    staff.add_argument("--reset", action="store_true", help="set a new password for an existing account")
+    staff.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    purge = sub.add_parser("purge", help="delete conversations and records older than RETENTION_DAYS")
+    purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
+    purge.add_argument("--days", type=int, help="keep this many days instead of RETENTION_DAYS")
     sub.add_parser("setup-database", help="cluster profile: conversations' schema and knowledge base in DATABASE_URL")
     haproxy = sub.add_parser("haproxy-config", help="print the balancer's haproxy.cfg (as ./run.sh cluster writes it)")
     haproxy.add_argument("--instance", action="append", required=True, help="host:port of a Rasa instance (repeat)")
@@ -200,6 +251,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         return cmd_evaluate(args)
     if args.command == "benchmark":
         return cmd_benchmark(args)
+    if args.command == "create-staff":
+        return cmd_create_staff(args)
+    if args.command == "purge":
+        return cmd_purge(args)
     if args.command == "setup-database":
         return cmd_setup_database(args)
     if args.command == "haproxy-config":

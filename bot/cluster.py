@@ -414,13 +414,15 @@ def cluster_plan(options: ServeOptions) -> Plan:
                 raise ClusterError(f"could not set up the database ({type(error).__name__}: "
                                    f"{str(error).splitlines()[0][:200]})") from None
         facts = setup_database(database_url=database_url, knowledge_url=knowledge_url,
-                               knowledge_dir=settings.knowledge_dir)
-        print(f"  database ready: conversations and knowledge base ({facts} facts)", flush=True)
+                               knowledge_dir=settings.knowledge_dir,
+                               records_url=settings.records_database_url or database_url)
+        print(f"  database ready: conversations, staff records and knowledge base ({facts} facts)", flush=True)
 
     web = f"http://{settings.web_interface}:{settings.web_port}"
     addresses = [
         f"Demo clinic page with the chat widget: {web}/",
         f"Health of every service: {web}/health",
+        f"Staff dashboard: {web}/staff/ (make an account: ./run.sh create-staff NAME)",
         f"Balancer: http://{settings.rasa_interface}:{ports.balancer}/ in front of {len(ports.instances)} Rasa "
         f"instances ({', '.join(str(p) for p in ports.instances)})",
         f"Assistant ready: POST messages to http://127.0.0.1:{ports.balancer}/webhooks/rest/webhook (Ctrl-C stops it)",
@@ -428,15 +430,18 @@ def cluster_plan(options: ServeOptions) -> Plan:
     return Plan(settings, programs, env, bootstrap=bootstrap, addresses=addresses)
 
 
-def setup_database(*, database_url: str, knowledge_url: str, knowledge_dir: Path) -> int:
-    """Before any Rasa instance starts: the conversations' schema and the knowledge base, built
-    into the database (idempotent; ``python -m bot setup-database`` on a real server). Returns
-    the number of facts."""
+def setup_database(*, database_url: str, knowledge_url: str, knowledge_dir: Path,
+                   records_url: Optional[str] = None) -> int:
+    """Before any Rasa instance starts: the conversations' schema, the staff records' schema and
+    the knowledge base, built into the database (idempotent; ``python -m bot setup-database`` on a
+    real server). Returns the number of facts."""
     from bot.knowledge.build import build_knowledge_base
+    from bot.staff.records import get_record_store
     from bot.stores import create_conversation_schema
 
     try:
         create_conversation_schema(database_url)
+        get_record_store(url=records_url or database_url)
         return build_knowledge_base(knowledge_dir=knowledge_dir, database_url=knowledge_url).facts
     except Exception as error:  # noqa: BLE001 - said plainly, without the URL's password
         raise ClusterError(f"could not set up the database ({type(error).__name__}: "

@@ -26,6 +26,8 @@ import structlog
 SAFE_FIELDS = frozenset({
     "timestamp", "level", "logger", "process", "event", "error", "where",
     "action", "channel", "status", "count", "seconds", "instance", "service", "reason", "pattern",
+    # audit lines of deletions (bot/staff/conversations.py): the records' hashed id and counts
+    "audit", "conversation", "events", "records", "dry_run",
 })
 MAX_EVENT_CHARS = 300
 

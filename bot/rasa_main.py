@@ -9,6 +9,9 @@
 * A conversation store that cannot be reached fails the turn (the patient gets the apology)
   instead of silently starting the conversation afresh; a message resent after a lost
   connection gets the reply it already had instead of a second turn.
+* The staff side (bot/staff/server.py): a confirmed "forget me" deletes the conversation in place
+  of the turn's save (inside its lock), crisis turns are counted, the first reply of a
+  conversation is followed by the privacy notice, and the retention purge runs on a schedule.
 * Rasa 3.6 validates every action-server response with `jsonschema.validate`,
   which re-checks the (large, `$ref`-heavy) events schema against the
   metaschema on every call — about two thirds of the CPU of a whole turn here.
@@ -190,14 +193,43 @@ async def _handle_once(self, message):
             from rasa.core.channels.channel import CollectingOutputChannel
 
             return message.output_channel.messages if isinstance(message.output_channel, CollectingOutputChannel) else None
-    return await _ORIGINAL_HANDLE(self, message)
+    from bot.staff.server import FIRST_REPLY, send_privacy_notice
+
+    FIRST_REPLY.set(None)
+    replies = await _ORIGINAL_HANDLE(self, message)
+    await send_privacy_notice(self, message)
+    return replies
 
 
 _ORIGINAL_HANDLE = None
 
 
+async def _save_or_forget(self, tracker) -> None:
+    from bot.staff.server import save_or_forget
+
+    await save_or_forget(self, tracker, _ORIGINAL_SAVE)
+
+
+_ORIGINAL_SAVE = None
+
+
+def _with_upkeep(configure_app):
+    """rasa.core.run.configure_app, adding the staff side's listener (the purge schedule)."""
+    import functools
+
+    @functools.wraps(configure_app)
+    def configure(*args, **kwargs):
+        from bot.staff.server import start_upkeep
+
+        kwargs["server_listeners"] = list(kwargs.get("server_listeners") or []) + [(start_upkeep, "after_server_start")]
+        return configure_app(*args, **kwargs)
+
+    configure.__wrapped_by_bot__ = True
+    return configure
+
+
 def apply_fixes() -> None:
-    global _ORIGINAL_PARSE, _ORIGINAL_HANDLE
+    global _ORIGINAL_PARSE, _ORIGINAL_HANDLE, _ORIGINAL_SAVE
     from rasa.core.actions.action import RemoteAction
     from rasa.core.processor import MessageProcessor
 
@@ -207,6 +239,13 @@ def apply_fixes() -> None:
     if _ORIGINAL_HANDLE is None:
         _ORIGINAL_HANDLE = MessageProcessor.handle_message
         MessageProcessor.handle_message = _handle_once
+    if _ORIGINAL_SAVE is None:
+        _ORIGINAL_SAVE = MessageProcessor.save_tracker
+        MessageProcessor.save_tracker = _save_or_forget
+    import rasa.core.run
+
+    if not getattr(rasa.core.run.configure_app, "__wrapped_by_bot__", False):
+        rasa.core.run.configure_app = _with_upkeep(rasa.core.run.configure_app)
     _store_failures_are_loud()
 
     RemoteAction._validate_action_result = _validate_action_result

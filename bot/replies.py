@@ -11,6 +11,10 @@ from typing import Mapping, Optional, Tuple
 from bot.knowledge import FactRecord
 
 DISCLAIMER_RESPONSE = "utter_disclaimer"
+# The same disclaimer with thumbs up / down: under the replies a patient can rate.
+RATED_DISCLAIMER_RESPONSE = "utter_disclaimer_rate"
+DISCLAIMERS = (DISCLAIMER_RESPONSE, RATED_DISCLAIMER_RESPONSE)
+RATED_KINDS = ("answer", "comparison", "search", "advice")
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,11 @@ def outgoing(reply: Reply) -> Tuple[Message, ...]:
 
     This is the one place the "not medical advice" disclaimer is added: every
     reply the assistant composes (answers, fallbacks, crisis, advice, greeting)
-    goes out through here and ends with it.
+    goes out through here and ends with it. An answer the patient can rate ends with the
+    disclaimer that carries the thumbs up / down.
     """
-    return reply.messages + (Message(DISCLAIMER_RESPONSE),)
+    return reply.messages + (Message(RATED_DISCLAIMER_RESPONSE if rated(reply) else DISCLAIMER_RESPONSE),)
+
+
+def rated(reply: Reply) -> bool:
+    return reply.kind in RATED_KINDS

@@ -115,6 +115,25 @@ class Settings(BaseSettings):
     # not pass the client's address on - set SANIC_PROXIES_COUNT behind a proxy). Comma-separated.
     rate_exempt_addresses: str = Field("127.0.0.1,::1", env="RATE_EXEMPT_ADDRESSES")
 
+    # The staff side (bot/staff/): records of knowledge turns (not transcripts), in their own
+    # database (default: records.db in DATA_DIR; cluster profile: DATABASE_URL). Conversations and
+    # records older than RETENTION_DAYS are deleted by `bot purge` and, every PURGE_INTERVAL_MINUTES,
+    # by the running assistant. A question's text is kept only for a fallback, an answer under
+    # RECORDS_LOW_CONFIDENCE, or a thumbs-down. RECORDS_ID_KEY keys the pseudonymous conversation
+    # ids of the records (default: generated once into DATA_DIR; give every instance the same one).
+    records_database_url: str = Field("", env="RECORDS_DATABASE_URL", repr=False)
+    retention_days: int = Field(30, env="RETENTION_DAYS", ge=1, le=3650)
+    purge_interval_minutes: float = Field(360.0, env="PURGE_INTERVAL_MINUTES", gt=0, le=7 * 24 * 60)
+    records_low_confidence: float = Field(0.6, env="RECORDS_LOW_CONFIDENCE", ge=0, le=1)
+    records_id_key: str = Field("", env="RECORDS_ID_KEY", repr=False)
+    # The staff dashboard (http://WEB_INTERFACE:WEB_PORT/staff/): how long a login lasts, how many
+    # wrong passwords in a row lock an account and for how long, and whether its cookie is sent only
+    # over HTTPS ("auto": yes, unless the dashboard is served on this machine's loopback address).
+    staff_session_hours: float = Field(8.0, env="STAFF_SESSION_HOURS", gt=0, le=24 * 7)
+    staff_lockout_attempts: int = Field(5, env="STAFF_LOCKOUT_ATTEMPTS", ge=1, le=100)
+    staff_lockout_minutes: float = Field(15.0, env="STAFF_LOCKOUT_MINUTES", gt=0, le=24 * 60)
+    staff_cookie_secure: str = Field("auto", env="STAFF_COOKIE_SECURE", regex="^(auto|true|false)$")
+
     class Config:
         case_sensitive = True
         allow_mutation = False
@@ -159,6 +178,16 @@ class Settings(BaseSettings):
         return Path(self.tracker_store_db) if self.tracker_store_db else self.data_dir / "conversations.db"
 
     @property
+    def records_url(self) -> str:
+        """The staff records' database: RECORDS_DATABASE_URL, else the cluster's PostgreSQL, else
+        records.db in DATA_DIR."""
+        if self.records_database_url:
+            return self.records_database_url
+        if self.profile == "cluster":
+            return self.cluster_database_url
+        return f"sqlite:///{self.data_dir / 'records.db'}"
+
+    @property
     def log_dir(self) -> Path:
         return self.data_dir / "log"
 
@@ -177,6 +206,7 @@ class Settings(BaseSettings):
             "emergency_number": self.emergency_number,
             "crisis_line": self.crisis_line,
             "opening_hours": self.opening_hours,
+            "retention_days": str(self.retention_days),
         }
 
 

@@ -124,6 +124,57 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: Any) -> None:
         await self._retrying(lambda: SQLTrackerStore.save(self, tracker), "save a conversation")
 
+    # Rasa 3.6 has no way to delete a conversation: these read and delete the ``events`` table
+    # directly. Callers hold the conversation's lock (bot/staff/conversations.py).
+
+    def _events(self) -> Any:
+        return SQLTrackerStore.SQLEvent
+
+    async def last_activity(self, sender_id: Text) -> Optional[float]:
+        """The time of the conversation's latest event (None: no such conversation)."""
+        import sqlalchemy as sa
+
+        async def read() -> Optional[float]:
+            with self.session_scope() as session:
+                return session.query(sa.func.max(self._events().timestamp)).filter(
+                    self._events().sender_id == sender_id).scalar()
+
+        return await self._retrying(read, "read a conversation")
+
+    async def count_events(self, sender_id: Text) -> int:
+        async def read() -> int:
+            with self.session_scope() as session:
+                return session.query(self._events()).filter(self._events().sender_id == sender_id).count()
+
+        return await self._retrying(read, "read a conversation")
+
+    async def idle_conversations(self, *, before: float, after: Text = "", limit: int = 100) -> list:
+        """Up to ``limit`` conversation ids, in order, after ``after``, whose latest event is
+        older than ``before`` (a Unix time)."""
+        import sqlalchemy as sa
+
+        events = self._events()
+
+        async def read() -> list:
+            with self.session_scope() as session:
+                query = (session.query(events.sender_id).filter(events.sender_id > after)
+                         .group_by(events.sender_id).having(sa.func.max(events.timestamp) < before)
+                         .order_by(events.sender_id).limit(limit))
+                return [row[0] for row in query]
+
+        return await self._retrying(read, "list conversations")
+
+    async def delete_conversation(self, sender_id: Text) -> int:
+        """Delete every event of the conversation; the number deleted."""
+        async def delete() -> int:
+            with self.session_scope() as session:
+                deleted = session.query(self._events()).filter(
+                    self._events().sender_id == sender_id).delete(synchronize_session=False)
+                session.commit()
+                return deleted
+
+        return await self._retrying(delete, "delete a conversation")
+
 
 def redis_client(url: str, *, socket_timeout: float = 5.0) -> Any:
     import redis

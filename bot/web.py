@@ -1,5 +1,5 @@
-"""The project's web server: the chat widget's files, a demo clinic page that embeds it, and
-the health of the whole assistant (``python -m bot.web``; supervised by ``python -m bot serve``).
+"""The project's web server: the chat widget's files, a demo clinic page that embeds it, the
+staff dashboard (``/staff/``, bot/staff/dashboard.py), and the health of the whole assistant (``python -m bot.web``; supervised by ``python -m bot serve``).
 
 The widget's files come from this project (``web/widget``) and socket.io-client from
 ``web/node_modules`` (installed by the set-up with ``npm ci``), so no page needs a
@@ -157,6 +157,13 @@ def create_app(options: WebOptions, name: str = "clinic_web") -> Sanic:
 
     for path in STATIC:
         app.add_route(static, path, methods=["GET"], name=f"static_{path.strip('/').replace('/', '_').replace('.', '_')}")
+
+    from bot.staff.accounts import get_accounts
+    from bot.staff.dashboard import create_blueprint
+    from bot.staff.records import get_record_store
+
+    # The staff dashboard, on its own route (bot/staff/dashboard.py).
+    app.blueprint(create_blueprint(settings=get_settings(), records=get_record_store, accounts=get_accounts))
 
     @app.get("/health")
     async def health(_: Request) -> HTTPResponse:

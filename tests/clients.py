@@ -30,8 +30,13 @@ LONG_DISCLAIMER = "not medical advice"
 # The last message of every reply: the disclaimer, or a reply that carries no health information
 # (small talk and the channels' notices), recognised by the start of its domain text.
 _NO_DISCLAIMER = ("utter_thanks", "utter_goodbye", "utter_iamabot", "utter_message_too_long", "utter_non_text",
-                  "utter_slow_down")
+                  "utter_slow_down", "utter_privacy", "utter_feedback_thanks", "utter_feedback_ask",
+                  "utter_feedback_nothing", "utter_forget_ask", "utter_forgotten", "utter_forget_cancelled")
 REPLY_ENDS = (LONG_DISCLAIMER, SHORT_DISCLAIMER) + tuple(response_text(name)[:30] for name in _NO_DISCLAIMER)
+# The first reply of a conversation is followed by the privacy notice - unless the turn could not
+# run (the apology sent without Rasa) or the message was refused (slow down).
+PRIVACY_NOTICE = "Privacy:"
+_NO_NOTICE = tuple(response_text(name)[:30] for name in ("utter_technical_problem", "utter_slow_down"))
 
 update_ids = count(1000)
 message_sids = count(1)
@@ -62,7 +67,14 @@ def post(url: str, body: bytes, headers: Dict[str, str], timeout: float = 60) ->
 
 
 def ends_reply(text: str) -> bool:
-    return any(marker in text for marker in REPLY_ENDS)
+    return any(marker in text for marker in REPLY_ENDS) or text.startswith(PRIVACY_NOTICE)
+
+
+def reply_complete(texts: List[str], *, first: bool = False) -> bool:
+    """Whether ``texts`` are a whole reply (``first``: the first of its conversation)."""
+    if not any(ends_reply(t) for t in texts):
+        return False
+    return not first or any(t.startswith(PRIVACY_NOTICE) or t.startswith(_NO_NOTICE) for t in texts)
 
 
 # ---- REST ------------------------------------------------------------------------------------------
@@ -81,6 +93,7 @@ class WebChat:
         self.origin = origin if origin is not None else assistant.web_url.rstrip("/")
         self.session: Dict[str, str] = {}
         self.received: List[Dict[str, Any]] = []
+        self.asked = 0  # messages sent in this session (the first reply brings the privacy notice)
 
     async def connect(self, session_id: Optional[str] = None, token: Optional[str] = None, *,
                       transports: Tuple[str, ...] = ("websocket",), cookies: Optional[Dict[str, str]] = None):
@@ -114,9 +127,9 @@ class WebChat:
 
     async def ask(self, text: Any, *, button: bool = False, timeout: float = 60, message_id: Optional[str] = None,
                   resend: bool = False) -> List[str]:
-        start = len(self.received)
+        start, first = len(self.received), self.asked == 0
         await self.send(text, button=button, message_id=message_id, resend=resend)
-        return await self.replies_since(start, timeout=timeout)
+        return await self.replies_since(start, timeout=timeout, first=first)
 
     async def send(self, text: Any, *, button: bool = False, message_id: Optional[str] = None,
                    resend: bool = False) -> None:
@@ -126,13 +139,14 @@ class WebChat:
             payload["metadata"] = metadata
         if message_id:
             payload["message_id"] = message_id
+        self.asked += 1
         await self.client.emit("user_uttered", payload)
 
-    async def replies_since(self, start: int, *, timeout: float = 60) -> List[str]:
+    async def replies_since(self, start: int, *, timeout: float = 60, first: bool = False) -> List[str]:
         deadline = time.monotonic() + timeout
         while True:
             texts = [m.get("text", "") for m in self.received[start:]]
-            if any(ends_reply(t) for t in texts):
+            if reply_complete(texts, first=first):
                 return texts
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -187,25 +201,27 @@ def sent_texts(calls: List[Dict[str, Any]]) -> List[str]:
     return [c["text"] for c in calls if c["method"] == "sendMessage"]
 
 
-def wait_for_reply(fetch, timeout: float = 60) -> List[str]:
-    """Texts from ``fetch()`` once one of them ends a reply."""
+def wait_for_reply(fetch, timeout: float = 60, *, first: bool = False) -> List[str]:
+    """Texts from ``fetch()`` once they are a whole reply (``first``: of a new conversation)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         texts = fetch()
-        if any(ends_reply(t) for t in texts):
+        if reply_complete(texts, first=first):
             return texts
         time.sleep(0.05)
     raise TimeoutError(f"no complete reply; got {fetch()}")
 
 
 def telegram_ask(assistant, telegram_api, texts: List[str], chat_id: Optional[int] = None) -> List[List[str]]:
+    new = chat_id is None
     chat_id = chat_id or next(chat_ids)
     replies = []
-    for text in texts:
+    for number, text in enumerate(texts):
         start = len(sent_texts(telegram_api.recorded(chat_id=chat_id)))
         status, _ = send_update(assistant, text_update(text, chat_id))
         assert status == 200
-        replies.append(wait_for_reply(lambda: sent_texts(telegram_api.recorded(chat_id=chat_id))[start:]))
+        replies.append(wait_for_reply(lambda: sent_texts(telegram_api.recorded(chat_id=chat_id))[start:],
+                                      first=new and number == 0))
     return replies
 
 
@@ -236,13 +252,15 @@ def bodies(calls: List[Dict[str, Any]]) -> List[str]:
 
 
 def twilio_ask(assistant, twilio_api, texts: List[str], sender: Optional[str] = None) -> List[List[str]]:
+    new = sender is None
     sender = sender or f"+{next(phone_numbers)}"
     replies = []
-    for text in texts:
+    for number, text in enumerate(texts):
         start = len(twilio_api.recorded(To=sender))
         status, _ = twilio_post(assistant, sms(text, sender))
         assert status == 200
-        replies.append(wait_for_reply(lambda: bodies(twilio_api.recorded(To=sender))[start:]))
+        replies.append(wait_for_reply(lambda: bodies(twilio_api.recorded(To=sender))[start:],
+                                      first=new and number == 0))
     return replies
 
 

@@ -11,6 +11,12 @@ import yaml
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# In-process tests (actions, records) write their runtime data to a folder of their own, never to
+# the project's var/ (the servers the tests start get folders of their own too).
+if "DATA_DIR" not in os.environ:
+    import tempfile
+
+    os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="clinic-tests-")
 
 from bot.assistant import Assistant  # noqa: E402
 from bot.knowledge import SqlKnowledgeBase, get_knowledge_base  # noqa: E402
@@ -175,8 +181,9 @@ def running_assistant(trained_model, telegram_api, twilio_api, tmp_path_factory)
     from bot.harness import start_assistant
     from tests.clients import phone_env
 
-    with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log",
-                         extra_env=phone_env(telegram_api, twilio_api)) as running:
+    # The retention purge runs every few seconds here, so that a test can wait for it.
+    env = {**phone_env(telegram_api, twilio_api), "PURGE_INTERVAL_MINUTES": "0.05"}
+    with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log", extra_env=env) as running:
         yield running
 
 

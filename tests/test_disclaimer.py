@@ -13,13 +13,16 @@ import yaml
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
 from actions.safety import ActionPersonalAdvice
-from bot.replies import DISCLAIMER_RESPONSE
+from bot.replies import DISCLAIMER_RESPONSE, DISCLAIMERS, RATED_DISCLAIMER_RESPONSE
 from tests.conftest import make_tracker
 
 # Plain responses that rules may send directly: conversational, no health information.
 # Replies that carry no health information: small talk and the channel notices.
 SMALL_TALK = {"utter_goodbye", "utter_thanks", "utter_iamabot", "utter_capabilities", "utter_message_too_long", "utter_non_text",
-              "utter_slow_down"}
+              "utter_slow_down",
+              # the staff side: feedback, privacy and "forget me" (bot/staff/)
+              "utter_feedback_thanks", "utter_feedback_ask", "utter_feedback_noted", "utter_feedback_nothing",
+              "utter_privacy_notice", "utter_privacy", "utter_forget_ask", "utter_forgotten", "utter_forget_cancelled"}
 
 ACTION_PATHS = [
     (ActionAnswerQuestion, dict(text="which is faster", intent="ask_onset")),
@@ -40,13 +43,28 @@ ACTION_PATHS = [
 def test_every_action_path_ends_with_the_disclaimer(assistant, dispatcher, domain_dict, render, action_class, turn):
     run_async(action_class(assistant).run(dispatcher, make_tracker(**turn), domain_dict))
     assert dispatcher.messages, "the action said nothing"
-    assert dispatcher.messages[-1]["response"] == DISCLAIMER_RESPONSE
+    assert dispatcher.messages[-1]["response"] in DISCLAIMERS
     assert "not medical advice" in render(dispatcher.messages)[-1]["text"]
 
 
-def test_the_disclaimer_response_says_not_medical_advice(domain_dict):
-    for variant in domain_dict["responses"][DISCLAIMER_RESPONSE]:
+@pytest.mark.parametrize("name", DISCLAIMERS)
+def test_the_disclaimer_response_says_not_medical_advice(domain_dict, name):
+    for variant in domain_dict["responses"][name]:
         assert "not medical advice" in variant["text"]
+
+
+def test_answers_carry_the_rating_buttons_and_other_replies_do_not(assistant, dispatcher, domain_dict):
+    """Thumbs up / down under knowledge answers and advice; not under a fallback or the greeting."""
+    expected = {"ask_onset": RATED_DISCLAIMER_RESPONSE, "personal_advice": RATED_DISCLAIMER_RESPONSE,
+                "nlu_fallback": DISCLAIMER_RESPONSE, "out_of_scope": DISCLAIMER_RESPONSE, "greet": DISCLAIMER_RESPONSE}
+    for action_class, turn in ACTION_PATHS:
+        if turn["intent"] not in expected or turn["text"] == "zzzz qqq":
+            continue
+        dispatcher.messages.clear()
+        run_async(action_class(assistant).run(dispatcher, make_tracker(**turn), domain_dict))
+        assert dispatcher.messages[-1]["response"] == expected[turn["intent"]], turn
+    payloads = {b["payload"] for b in domain_dict["responses"][RATED_DISCLAIMER_RESPONSE][0]["buttons"]}
+    assert payloads == {"/feedback_up", "/feedback_down"}
 
 
 def _blocks(project_root: Path):

@@ -9,6 +9,8 @@
   still checks that prefix and a crisis there is answered first; anything else becomes
   ``message_too_long`` (bot/crisis/component.py).
 * Non-text messages (photos, stickers, empty text) become ``/non_text_message``.
+* A lone thumbs-up or thumbs-down (any skin tone) is feedback on the latest answer, on every
+  channel: it becomes the rating buttons' payload (how SMS patients rate an answer).
 * Text that is not valid Unicode (lone surrogates) is repaired, and client metadata is
   reduced to what the assistant uses.
 * Rate limits (bot/channels/limits.py) are checked before any of that work: ``admit``.
@@ -78,12 +80,24 @@ def as_text(text: str) -> str:
     return text
 
 
+_THUMB = re.compile(r"\s*(\U0001F44D|\U0001F44E)[\U0001F3FB-\U0001F3FF\uFE0F]*\s*")
+THUMBS = {"\U0001F44D": "/feedback_up", "\U0001F44E": "/feedback_down"}
+
+
+def thumbs(text: str) -> Optional[str]:
+    """The feedback payload for a message that is only a 👍 or a 👎, else None."""
+    match = _THUMB.fullmatch(text)
+    return THUMBS[match.group(1)] if match else None
+
+
 def screen(text: Any, *, max_chars: int, prefix_chars: Optional[int] = None, button: bool = False) -> Incoming:
     """The text (and metadata) Rasa should see for an incoming ``text``."""
     if not isinstance(text, str) or not text.strip():
         return Incoming(NOT_TEXT)
     if button and text in button_payloads():
         return Incoming(text)
+    if thumbs(text):
+        return Incoming(thumbs(text))
     if len(text) > max_chars:
         prefix = text[: max(prefix_chars or 0, max_chars)]
         return Incoming(as_text(prefix), {SCREEN: TOO_LONG})

@@ -22,6 +22,7 @@ RESPONSE_KINDS = {
     "utter_personal_advice": "advice",
     "utter_greet": "greeting",
     "utter_disclaimer": "disclaimer",
+    "utter_disclaimer_rate": "disclaimer",
     "utter_goodbye": "smalltalk",
     "utter_thanks": "smalltalk",
     "utter_iamabot": "smalltalk",
@@ -68,7 +69,7 @@ class Observed:
 
     @property
     def has_disclaimer(self) -> bool:
-        return "utter_disclaimer" in self.responses
+        return "disclaimer" in {RESPONSE_KINDS.get(r) for r in self.responses}
 
 
 class Scorer:

@@ -18,6 +18,10 @@
   var ASSET_BASE = current && current.src ? new URL(".", current.src).href : "/widget/";
   var STORAGE_PREFIX = "clinic-chat:";
   var REPLY_TIMEOUT_MS = 30000;
+  // Payloads of the assistant's buttons that the widget itself knows about.
+  var FORGET = "/forget_me";
+  var FORGET_CONFIRM = "/forget_confirm";
+  var RATING = ["/feedback_up", "/feedback_down"];
 
   // Interface wording (the answers themselves come from the assistant).
   var TEXT = {
@@ -25,6 +29,10 @@
     title: "Questions about ketamine treatment",
     close: "Close chat",
     startOver: "Start over",
+    forget: "Delete my conversation",
+    forgetShort: "Delete",
+    suggestions: "Suggested questions",
+    rate: "Was this answer helpful?",
     inputLabel: "Your question",
     placeholder: "Type your question\u2026",
     send: "Send",
@@ -268,11 +276,15 @@
       el("span", { "aria-hidden": "true", text: "\u00D7" })
     ]);
     this.restartButton = el("button", { type: "button", className: "cc-restart", text: this.t("startOver") });
+    // "Forget me": asks the assistant, which asks the patient to confirm before deleting.
+    this.forgetButton = el("button", { type: "button", className: "cc-restart cc-forget", "aria-label": this.t("forget"),
+                                       title: this.t("forget"), text: this.t("forgetShort") });
     this.disclaimer = el("p", { id: "cc-disclaimer", className: "cc-disclaimer", text: this.t("disclaimer") });
     this.panel = el("div", { id: "cc-panel", className: "cc-panel", role: "dialog", "aria-modal": "false", "aria-labelledby": "cc-title", hidden: "" }, [
       el("div", { className: "cc-header" }, [
         el("h2", { id: "cc-title", className: "cc-title", text: this.t("title") }),
         this.restartButton,
+        this.forgetButton,
         this.closeButton
       ]),
       this.disclaimer,
@@ -290,6 +302,10 @@
     this.launcher.addEventListener("click", function () { self.state.open ? self.close() : self.open(); });
     this.closeButton.addEventListener("click", function () { self.close(); });
     this.restartButton.addEventListener("click", function () { self.startOver(); });
+    this.forgetButton.addEventListener("click", function () {
+      self.send(FORGET, self.t("forget"), true);
+      self.input.focus();
+    });
     this.panel.addEventListener("keydown", function (event) {
       if (event.key === "Escape") { event.preventDefault(); self.close(); }
     });
@@ -389,6 +405,7 @@
     var message = { id: randomId(), from: "user", text: display || "", payload: payload, hidden: !display,
                     button: !!button, status: "pending" };
     this.clearQuickReplies();
+    if (payload === FORGET_CONFIRM) this.state.forgetting = true;
     this.state.messages.push(message);
     if (!message.hidden) this.renderMessage(message);
     this.save();
@@ -461,6 +478,7 @@
       return b && typeof b.title === "string" && typeof b.payload === "string";
     }).map(function (b) { return { title: b.title, payload: b.payload }; });
     var message = { id: randomId(), from: "bot", text: typeof data.text === "string" ? data.text : "", buttons: buttons };
+    if (this.state.forgetting) { this.forgotten(message); return; }
     this.state.messages.push(message);
     if (!this.state.open) this.state.unread += 1;
     this.save();
@@ -499,7 +517,9 @@
     if (offered) this.log.insertBefore(bubble, offered);
     else this.log.appendChild(bubble);
     if (bot && message.buttons && message.buttons.length && !(options && options.quickReplies === false)) {
-      var group = el("div", { className: "cc-quick-replies", role: "group", "aria-label": "Suggested questions" });
+      var rating = message.buttons.every(function (b) { return RATING.indexOf(b.payload) >= 0; });
+      var group = el("div", { className: "cc-quick-replies" + (rating ? " cc-rating" : ""), role: "group",
+                              "aria-label": this.t(rating ? "rate" : "suggestions") });
       message.buttons.forEach(function (button) {
         var node = el("button", { type: "button", className: "cc-quick-reply", text: button.title });
         node.addEventListener("click", function () {
@@ -587,6 +607,23 @@
     this.send("/greet", null, true);
     var self = this;
     pending.forEach(function (m) { self.send(m.payload, m.text, m.button); });
+  };
+
+  // The assistant deleted the conversation ("forget me" confirmed): this browser forgets it too
+  // and the next message starts a new session; only the confirmation stays on screen.
+  Widget.prototype.forgotten = function (message) {
+    if (this.socket && this.ready) {
+      this.ready = false;
+      this.socket.emit("session_request", {});
+    }
+    clearTimeout(this.replyTimer);
+    this.typing.hidden = true;
+    this.store.clear();
+    this.state = Object.assign(freshState(), { open: this.state.open, greeted: true });
+    this.state.messages.push(message);
+    this.log.textContent = "";
+    this.renderMessage(message);
+    this.save();
   };
 
   Widget.prototype.startOver = function () {

@@ -1,0 +1,65 @@
+"""Unanswered questions grouped by similarity, for the dashboard.
+
+Each question becomes its lemmas (the project's spaCy pipeline, stop words dropped) weighted
+with TF-IDF, words and character n-grams of the lemmas together (so "parking" and "park",
+"injection" and "injections" meet); scikit-learn's agglomerative clustering with cosine
+distance and average linkage then joins questions closer than ``distance``. Biggest groups first.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, List, Optional, Sequence
+
+DISTANCE = 0.8  # cosine distance under which two groups join (tested with paraphrases)
+MAX_QUESTIONS = 2000  # the most recent ones, to keep the page fast
+
+
+@dataclass(frozen=True)
+class Cluster:
+    count: int
+    examples: List[str]  # up to five, most typical (closest to the group's centre) first
+
+
+def _lemma_text(nlp, text: str) -> str:
+    from bot.nlp import lemmas
+
+    return " ".join(lemmas(nlp, text)) or text.lower()
+
+
+def group_questions(questions: Sequence[str], *, nlp_loader: Optional[Callable] = None,
+                    distance: float = DISTANCE) -> List[Cluster]:
+    questions = [q for q in questions if q and q.strip()][-MAX_QUESTIONS:]
+    if not questions:
+        return []
+    if len(questions) == 1:
+        return [Cluster(1, list(questions))]
+    import numpy as np
+    from scipy.sparse import hstack
+    from sklearn.cluster import AgglomerativeClustering
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    nlp = (nlp_loader or _default_nlp)()
+    texts = [_lemma_text(nlp, q) for q in questions]
+    words = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b").fit_transform(texts)
+    chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5)).fit_transform(texts)
+    features = normalize(hstack([words, chars]).tocsr()).toarray()
+    if not np.any(features):
+        return [Cluster(len(questions), list(questions[:5]))]
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, affinity="cosine",
+                                     linkage="average").fit_predict(features)
+    clusters = []
+    for label in set(labels):
+        members = [i for i, value in enumerate(labels) if value == label]
+        centre = features[members].mean(axis=0)
+        typical = sorted(members, key=lambda i: -float(features[i] @ centre))
+        examples = list(dict.fromkeys(questions[i] for i in typical))[:5]
+        clusters.append(Cluster(len(members), examples))
+    return sorted(clusters, key=lambda c: (-c.count, c.examples[0]))
+
+
+def _default_nlp():
+    from bot.nlp import load_pipeline
+    from bot.settings import get_settings
+
+    return load_pipeline(str(get_settings().spacy_pipeline_path))

@@ -1,0 +1,263 @@
+"""The staff dashboard: ``/staff/`` on the project's web server (bot/web.py), never the patient
+widget's pages and never Rasa's HTTP API (which stays off). It reads the records database.
+
+Every page but the login needs a session (bot/staff/accounts.py); every POST carries the
+session's CSRF token (the login form a token of its own, double-submitted in a cookie); cookies
+are HttpOnly and SameSite=Strict, Secure unless served on the loopback address over plain HTTP
+(STAFF_COOKIE_SECURE). Charts are drawn by Chart.js, served from web/node_modules, no CDN.
+"""
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import re
+import secrets
+from datetime import date
+from functools import lru_cache, partial
+from typing import Any, Callable, Dict, List, Optional, Tuple
+from urllib.parse import urlencode
+
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.settings import PROJECT_ROOT, Settings
+from bot.staff.accounts import Accounts, StaffLogin, same_token
+from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
+
+STAFF_ROOT = PROJECT_ROOT / "web" / "staff"
+STATIC = {
+    "chart.js": (PROJECT_ROOT / "web" / "node_modules" / "chart.js" / "dist" / "chart.umd.js", "text/javascript; charset=utf-8"),
+    "dashboard.js": (STAFF_ROOT / "dashboard.js", "text/javascript; charset=utf-8"),
+    "staff.css": (STAFF_ROOT / "staff.css", "text/css; charset=utf-8"),
+}
+SESSION_COOKIE = "clinic_staff"
+LOGIN_COOKIE = "clinic_staff_login"
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
+TABLES = ("daily", "topics", "outcomes", "feedback_topics", "feedback_facts")
+DEFAULT_DAYS = 30
+_PERIOD_QUERY = re.compile(r"from=\d{4}-\d{2}-\d{2}&to=\d{4}-\d{2}-\d{2}")
+MAX_DAYS = 366
+
+
+@lru_cache(maxsize=1)
+def _templates():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(loader=FileSystemLoader(str(STAFF_ROOT)), autoescape=select_autoescape(["html"]))
+
+
+def render(name: str, **values: Any) -> str:
+    return _templates().get_template(name).render(**values)
+
+
+def parse_period(args: Dict[str, List[str]], *, today: Optional[date] = None) -> Period:
+    """The period from ``?from=YYYY-MM-DD&to=YYYY-MM-DD``; the last 30 days when absent or invalid."""
+    default = Period.last_days(DEFAULT_DAYS, today=today)
+
+    def day(name: str) -> Optional[date]:
+        try:
+            return date.fromisoformat((args.get(name) or [""])[0])
+        except ValueError:
+            return None
+
+    first, last = day("from") or default.first, day("to") or default.last
+    if first > last or (last - first).days >= MAX_DAYS:
+        return default
+    return Period(first, last)
+
+
+def csv_text(rows: List[Dict[str, Any]], columns: List[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        # A cell starting with = + - @ is a formula to a spreadsheet: quote it as text.
+        writer.writerow({k: (f"'{v}" if isinstance(v, str) and v[:1] in "=+-@" else v) for k, v in row.items()})
+    return out.getvalue()
+
+
+COLUMNS = {
+    "daily": ["day", "channel", "conversations", "messages"],
+    "topics": ["topic", "answers"],
+    "outcomes": ["outcome", "turns", "share"],
+    "feedback_topics": ["topic", "helpful", "not_helpful"],
+    "feedback_facts": ["fact", "helpful", "not_helpful"],
+}
+
+
+def chart_data(summary: Summary, period: Period) -> Dict[str, Any]:
+    """What dashboard.js draws: one series per channel over the period's days, and the totals."""
+    days = [d.isoformat() for d in period.days()]
+    channels = sorted({row["channel"] for row in summary.daily})
+    messages = {c: [0] * len(days) for c in channels}
+    conversations = {c: [0] * len(days) for c in channels}
+    index = {d: i for i, d in enumerate(days)}
+    for row in summary.daily:
+        messages[row["channel"]][index[row["day"]]] = row["messages"]
+        conversations[row["channel"]][index[row["day"]]] = row["conversations"]
+    return {
+        "days": days,
+        "messages": messages,
+        "conversations": conversations,
+        "topics": {"labels": [r["topic"] for r in summary.topics], "values": [r["answers"] for r in summary.topics]},
+        "outcomes": {"labels": [r["outcome"] for r in summary.outcomes], "values": [r["turns"] for r in summary.outcomes]},
+        "feedback": {"labels": [r["topic"] for r in summary.feedback_topics],
+                     "helpful": [r["helpful"] for r in summary.feedback_topics],
+                     "not_helpful": [r["not_helpful"] for r in summary.feedback_topics]},
+    }
+
+
+def _script_json(value: Any) -> str:
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def secure_cookies(settings: Settings, request: Request) -> bool:
+    if settings.staff_cookie_secure != "auto":
+        return settings.staff_cookie_secure == "true"
+    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
+    return request.scheme == "https" or host not in ("127.0.0.1", "localhost", "::1")
+
+
+def _set_cookie(reply: HTTPResponse, name: str, value: str, *, secure: bool, max_age: Optional[int] = None) -> None:
+    reply.cookies[name] = value
+    cookie = reply.cookies[name]
+    cookie["path"] = "/staff"
+    cookie["httponly"] = True
+    cookie["samesite"] = "Strict"
+    if secure:
+        cookie["secure"] = True
+    if max_age is not None:
+        cookie["max-age"] = max_age
+
+
+def _html(body: str, status: int = 200) -> HTTPResponse:
+    return response.html(body, status=status, headers={"Content-Security-Policy": CSP, "Cache-Control": "no-store",
+                                                       "X-Frame-Options": "DENY"})
+
+
+def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], accounts: Callable[[], Accounts],
+                     nlp_loader: Optional[Callable] = None) -> Blueprint:
+    staff = Blueprint("staff", url_prefix="/staff")
+
+    async def blocking(function: Callable, *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args, **kwargs))
+
+    async def login_of(request: Request) -> Optional[StaffLogin]:
+        token = request.cookies.get(SESSION_COOKIE) or ""
+        return await blocking(accounts().session, token=token) if token else None
+
+    def to_login() -> HTTPResponse:
+        return response.redirect("/staff/login", status=303)
+
+    def login_page(error: str = "", status: int = 200, secure: bool = False) -> HTTPResponse:
+        token = secrets.token_urlsafe(32)
+        reply = _html(render("login.html", csrf_token=token, error=error), status=status)
+        _set_cookie(reply, LOGIN_COOKIE, token, secure=secure, max_age=3600)
+        return reply
+
+    @staff.get("/login")
+    async def login_form(request: Request) -> HTTPResponse:
+        return login_page(secure=secure_cookies(settings, request))
+
+    @staff.post("/login")
+    async def login(request: Request) -> HTTPResponse:
+        secure = secure_cookies(settings, request)
+        form = request.form or {}
+        if not same_token(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf_token")):
+            return login_page("The form expired. Please try again.", status=403, secure=secure)
+        username, password = (form.get("username") or "").strip(), form.get("password") or ""
+        result = await blocking(accounts().authenticate, username=username, password=password)
+        if not result.ok:
+            if result.locked_until is not None:
+                message = ("Too many wrong passwords: this account is locked for "
+                           f"{settings.staff_lockout_minutes:g} minutes.")
+                return login_page(message, status=429, secure=secure)
+            return login_page("Wrong user name or password.", status=401, secure=secure)
+        token = await blocking(accounts().open_session, username=username)
+        reply = response.redirect("/staff/", status=303)
+        _set_cookie(reply, SESSION_COOKIE, token, secure=secure, max_age=int(settings.staff_session_hours * 3600))
+        _set_cookie(reply, LOGIN_COOKIE, "", secure=secure, max_age=0)
+        return reply
+
+    @staff.post("/logout")
+    async def logout(request: Request) -> HTTPResponse:
+        staff_login = await login_of(request)
+        if staff_login is None:
+            return to_login()
+        if not same_token(staff_login.csrf_token, (request.form or {}).get("csrf_token")):
+            return response.text("Forbidden", status=403)
+        await blocking(accounts().close_session, token=request.cookies.get(SESSION_COOKIE, ""))
+        reply = response.redirect("/staff/login", status=303)
+        _set_cookie(reply, SESSION_COOKIE, "", secure=secure_cookies(settings, request), max_age=0)
+        return reply
+
+    def summary_for(period: Period) -> Tuple[Summary, list]:
+        from bot.staff.clusters import group_questions
+
+        rows = records().records(period=period)
+        questions = [r.followup or r.question for r in unanswered(rows)]
+        return summarize(rows, period=period), group_questions(questions, nlp_loader=nlp_loader)
+
+    @staff.get("/")
+    async def dashboard(request: Request) -> HTTPResponse:
+        staff_login = await login_of(request)
+        if staff_login is None:
+            return to_login()
+        period = parse_period(request.args)
+        summary, clusters = await blocking(summary_for, period)
+        candidates = await blocking(records().candidates)
+        query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
+        return _html(render("dashboard.html", user=staff_login.username, csrf_token=staff_login.csrf_token,
+                            period=period, query=query, summary=summary, clusters=clusters, candidates=candidates,
+                            retention_days=settings.retention_days, tables=TABLES,
+                            chart_json=_script_json(chart_data(summary, period))))
+
+    @staff.get("/export/<filename:str>")
+    async def export(request: Request, filename: str) -> HTTPResponse:
+        if await login_of(request) is None:
+            return to_login()
+        name = filename[:-len(".csv")] if filename.endswith(".csv") else ""
+        if name == "candidates":
+            rows = [{"text": text, "added_by": by, "added_at": at.isoformat(timespec="seconds")}
+                    for _, text, by, at in await blocking(records().candidates)]
+            body, filename = csv_text(rows, ["text", "added_by", "added_at"]), "nlu-candidates.csv"
+        elif name in TABLES:
+            period = parse_period(request.args)
+            summary = summarize(await blocking(records().records, period=period), period=period)
+            body = csv_text(getattr(summary, name), COLUMNS[name])
+            filename = f"{name}-{period.first}-{period.last}.csv"
+        else:
+            return response.text("Not Found", status=404)
+        return response.text(body, content_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="{filename}"',
+                                      "Cache-Control": "no-store"})
+
+    @staff.post("/candidates")
+    async def add_candidates(request: Request) -> HTTPResponse:
+        staff_login = await login_of(request)
+        if staff_login is None:
+            return to_login()
+        form = request.form or {}
+        if not same_token(staff_login.csrf_token, form.get("csrf_token")):
+            return response.text("Forbidden", status=403)
+        for text in (form.getlist("text") or [])[:20]:
+            if text.strip():
+                await blocking(records().add_candidate, text=text.strip()[:500], added_by=staff_login.username)
+        back = form.get("back") or ""
+        return response.redirect("/staff/?" + back if _PERIOD_QUERY.fullmatch(back) else "/staff/", status=303)
+
+    @staff.get("/static/<name:str>")
+    async def static(_: Request, name: str) -> HTTPResponse:
+        if name not in STATIC:
+            return response.text("Not Found", status=404)
+        path, content_type = STATIC[name]
+        try:
+            return response.raw(path.read_bytes(), content_type=content_type)
+        except FileNotFoundError:
+            return response.text("Not Found", status=404)
+
+    return staff

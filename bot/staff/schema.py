@@ -1,0 +1,57 @@
+"""Tables of the staff side (SQLAlchemy 1.4 declarative), in the records database.
+
+A turn record holds what staff need to improve the assistant, never a transcript: the
+pseudonymous conversation id (a keyed hash, not the sender id), channel, time, intent and
+confidence, topic, route, fact ids, outcome and feedback. ``question`` is kept only for a
+fallback, a low-confidence answer or a thumbs-down, scrubbed first; crisis turns never have text.
+"""
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Text
+from sqlalchemy.orm import declarative_base
+
+Base = declarative_base()
+
+
+class TurnRow(Base):
+    __tablename__ = "turn_records"
+    id = Column(String(32), primary_key=True)
+    conversation = Column(String(64), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    at = Column(DateTime, nullable=False, index=True)  # UTC
+    kind = Column(String(16), nullable=False)  # see bot.staff.records.KINDS
+    intent = Column(String(64))
+    confidence = Column(Float)
+    low_confidence = Column(Boolean, nullable=False, default=False)
+    topic = Column(String(64))
+    route = Column(String(32))
+    facts = Column(String(1024), nullable=False, default="")  # fact ids, space separated
+    feedback = Column(Integer)  # 1 helpful, -1 not helpful, None not rated
+    question = Column(Text)  # scrubbed; only where staff need it
+    followup = Column(Text)  # scrubbed answer to "What were you looking for?"
+    message_id = Column(String(64))  # Rasa's id of the patient's message (finds it after a thumbs-down)
+
+
+class StaffAccount(Base):
+    __tablename__ = "staff_accounts"
+    username = Column(String(64), primary_key=True)
+    password_hash = Column(String(256), nullable=False)
+    failed_logins = Column(Integer, nullable=False, default=0)
+    locked_until = Column(DateTime)  # UTC
+    created_at = Column(DateTime, nullable=False)
+
+
+class StaffSession(Base):
+    __tablename__ = "staff_sessions"
+    token_hash = Column(String(64), primary_key=True)  # SHA-256 of the cookie's token
+    username = Column(String(64), nullable=False, index=True)
+    csrf_token = Column(String(64), nullable=False)
+    expires_at = Column(DateTime, nullable=False)  # UTC
+
+
+class NluCandidate(Base):
+    __tablename__ = "nlu_candidates"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    text = Column(Text, nullable=False)  # scrubbed, from an unanswered question
+    added_by = Column(String(64), nullable=False)
+    added_at = Column(DateTime, nullable=False, index=True)  # UTC

@@ -1,0 +1,146 @@
+"""The staff side inside the Rasa server (hooked in by bot/rasa_main.py).
+
+* After each turn, in place of the tracker save (so inside the conversation's lock):
+  a confirmed "forget me" deletes the conversation and its records instead of saving it;
+  a crisis turn is counted (never its text); and the first reply of a conversation is noted,
+  so that the privacy notice follows it.
+* The retention purge runs every PURGE_INTERVAL_MINUTES inside the server, with the server's
+  own lock store (bot/staff/conversations.py). In the embedded profile the server holds an
+  exclusive file lock, DATA_DIR/run/conversations.lock, for as long as it runs: the in-memory
+  lock store lives in this process, so `bot purge` from the command line may only run while
+  no server does.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import fcntl
+import logging
+import os
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Optional
+
+from bot.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+PRIVACY_NOTICE = "utter_privacy_notice"
+FORGET_CONFIRM = "forget_confirm"  # intent of the "Yes, delete it" button
+FORGOTTEN = "utter_forgotten"
+
+# The tracker of a turn that was the first of its conversation (set by the save hook, read after
+# the turn by the message handler: both run in the same task).
+FIRST_REPLY: contextvars.ContextVar[Optional[Any]] = contextvars.ContextVar("first_reply", default=None)
+
+
+def _turn_events(tracker: Any) -> tuple:
+    """(events before the latest user message, the latest user message, events after it)."""
+    from rasa.shared.core.events import UserUttered
+
+    events = list(tracker.events)
+    for position in range(len(events) - 1, -1, -1):
+        if isinstance(events[position], UserUttered):
+            return events[:position], events[position], events[position + 1:]
+    return events, None, []
+
+
+def _uttered(events: list, response: str) -> bool:
+    from rasa.shared.core.events import BotUttered
+
+    return any(isinstance(e, BotUttered) and (e.metadata or {}).get("utter_action") == response for e in events)
+
+
+async def save_or_forget(processor: Any, tracker: Any, save: Callable[[Any, Any], Awaitable[None]]) -> None:
+    """MessageProcessor.save_tracker with the staff side's work (see the module's docstring)."""
+    from rasa.shared.core.events import BotUttered
+
+    from bot.crisis.detector import CRISIS_INTENTS
+
+    before, user, after = _turn_events(tracker)
+    intent = (user.intent or {}).get("name") if user is not None else None
+    if intent == FORGET_CONFIRM and _uttered(after, FORGOTTEN):
+        from bot.staff.conversations import delete_locked
+        from bot.staff.records import get_record_store
+
+        await delete_locked(tracker.sender_id, tracker_store=processor.tracker_store,
+                            records=get_record_store(), why="forget me")
+        return
+    await save(processor, tracker)
+    if intent in CRISIS_INTENTS:
+        from bot.staff.turns import record_crisis
+
+        record_crisis(sender_id=tracker.sender_id, channel=user.input_channel or "", intent=intent)
+    if user is not None and not any(isinstance(e, BotUttered) for e in before) and any(
+            isinstance(e, BotUttered) for e in after):
+        FIRST_REPLY.set(tracker)
+
+
+async def send_privacy_notice(processor: Any, message: Any) -> None:
+    """After the first reply of a conversation: one line on what is kept and for how long."""
+    tracker = FIRST_REPLY.get()
+    FIRST_REPLY.set(None)
+    if tracker is None or message.output_channel is None:
+        return
+    draft = await processor.nlg.generate(PRIVACY_NOTICE, tracker, message.output_channel.name())
+    if draft:
+        await message.output_channel.send_response(message.sender_id, draft)
+
+
+# --- the purge schedule -----------------------------------------------------------------------
+
+def conversations_lock_path(settings: Settings) -> Path:
+    return settings.data_dir / "run" / "conversations.lock"
+
+
+class ServerRunning(RuntimeError):
+    """The embedded assistant is running: its conversations are locked inside it."""
+
+
+def hold_conversations_lock(settings: Settings) -> int:
+    """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
+    Raises ServerRunning when another process holds it."""
+    from bot import runtime
+
+    path = runtime.private_file(conversations_lock_path(settings))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ServerRunning(str(path)) from None
+    return fd
+
+
+async def purge_now(agent: Any, settings: Settings) -> None:
+    from bot.staff.conversations import cutoff_for, purge
+    from bot.staff.records import get_record_store
+
+    await purge(tracker_store=agent.tracker_store, lock_store=agent.lock_store, records=get_record_store(),
+                cutoff=cutoff_for(settings.retention_days))
+
+
+async def _purge_forever(app: Any, settings: Settings) -> None:
+    interval = settings.purge_interval_minutes * 60
+    while True:
+        agent = getattr(app.ctx, "agent", None)
+        if agent is not None and agent.tracker_store is not None:
+            try:
+                await purge_now(agent, settings)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - the next run tries again
+                logger.error("purge failed (%s); trying again in %.0f minutes", type(error).__name__,
+                             settings.purge_interval_minutes)
+        await asyncio.sleep(interval)
+
+
+async def start_upkeep(app: Any, _loop: Any = None) -> None:
+    """Sanic listener (after the server started): the file lock (embedded) and the purge task."""
+    settings = get_settings()
+    if settings.profile == "embedded":
+        try:
+            app.ctx.conversations_lock = hold_conversations_lock(settings)
+        except ServerRunning:
+            logger.error("another assistant holds %s: two embedded servers share one conversation store",
+                         conversations_lock_path(settings))
+    app.ctx.purge_task = asyncio.ensure_future(_purge_forever(app, settings))

@@ -1,0 +1,93 @@
+"""Recording turns and feedback as they happen (called by the actions and the Rasa server).
+
+Recording never costs a patient their answer: a records database that fails is logged (by
+error type only) and the conversation goes on.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from bot.replies import Reply
+from bot.settings import get_settings
+from bot.staff.records import KINDS, RATED, REPLY_KINDS, TurnRecord, conversation_key, get_record_store
+from bot.staff.scrub import scrub
+
+logger = logging.getLogger(__name__)
+
+# Domain responses of the feedback exchange.
+THANKS = "utter_feedback_thanks"  # after a thumbs-up
+ASK = "utter_feedback_ask"  # after a thumbs-down: "What were you looking for?" (optional)
+NOTED = "utter_feedback_noted"  # the patient answered that question
+NOTHING_TO_RATE = "utter_feedback_nothing"
+
+
+@dataclass(frozen=True)
+class Turn:
+    """The patient's side of one turn, as the action server sees it."""
+
+    sender_id: str
+    channel: str
+    text: str
+    intent: Optional[str]
+    confidence: Optional[float]
+    message_id: Optional[str]
+
+
+def record_reply(turn: Turn, reply: Reply) -> Optional[str]:
+    """Record a knowledge turn (greetings and the like are not recorded); its record id."""
+    kind = REPLY_KINDS.get(reply.kind, reply.kind)
+    if kind not in KINDS or kind == "crisis":
+        return None
+    low = kind in RATED and (turn.confidence or 0.0) < get_settings().records_low_confidence
+    keep_text = kind == "fallback" or low
+    try:
+        record = TurnRecord(conversation=conversation_key(turn.sender_id), channel=turn.channel or "unknown",
+                            kind=kind, intent=turn.intent, confidence=turn.confidence, low_confidence=low,
+                            topic=reply.topic, route=reply.routes[0] if len(reply.routes) == 1 else None,
+                            facts=tuple(fact.id for fact in reply.facts),
+                            question=scrub(turn.text) if keep_text and turn.text else None,
+                            message_id=turn.message_id)
+        get_record_store().add(record=record)
+        return record.id
+    except Exception as error:  # noqa: BLE001 - the patient's answer matters more than the record
+        logger.error("records: a turn could not be recorded (%s)", type(error).__name__)
+        return None
+
+
+def record_crisis(*, sender_id: str, channel: str, intent: Optional[str]) -> None:
+    """A crisis turn: counted (conversation, channel, time, which kind), never its text."""
+    try:
+        get_record_store().add(record=TurnRecord(conversation=conversation_key(sender_id), channel=channel or "unknown",
+                                                 kind="crisis", intent=intent))
+    except Exception as error:  # noqa: BLE001
+        logger.error("records: a crisis turn could not be counted (%s)", type(error).__name__)
+
+
+def rate_latest(*, sender_id: str, value: int, text_of: Callable[[str], Optional[str]]) -> str:
+    """Thumbs up (1) or down (-1) for the conversation's latest rated answer; the response to
+    send. A thumbs-down keeps the (scrubbed) question it was about: ``text_of(message_id)``."""
+    try:
+        store = get_record_store()
+        conversation = conversation_key(sender_id)
+        latest = store.latest_rated(conversation=conversation)
+        if latest is None:
+            return NOTHING_TO_RATE
+        question = None
+        if value < 0 and latest.message_id:
+            original = text_of(latest.message_id)
+            question = scrub(original) if original else None
+        store.rate(record_id=latest.id, conversation=conversation, value=value, question=question)
+    except Exception as error:  # noqa: BLE001
+        logger.error("records: feedback could not be recorded (%s)", type(error).__name__)
+    return THANKS if value > 0 else ASK
+
+
+def note_followup(*, sender_id: str, text: str) -> bool:
+    """The patient's answer to "What were you looking for?", kept (scrubbed) with the thumbs-down."""
+    try:
+        return get_record_store().add_followup(conversation=conversation_key(sender_id), text=scrub(text))
+    except Exception as error:  # noqa: BLE001
+        logger.error("records: a follow-up could not be recorded (%s)", type(error).__name__)
+        return False
