@@ -3,7 +3,7 @@
 A turn record holds what staff need to improve the assistant, never a transcript: the
 pseudonymous conversation id (a keyed hash, not the sender id), channel, time, intent and
 confidence, topic, route, fact ids, outcome and feedback. ``question`` is kept only for a
-fallback, a low-confidence answer or a thumbs-down, scrubbed first; crisis turns never have text.
+fallback (not understood or out of scope), a low-confidence reply or a thumbs-down, scrubbed first; crisis turns never have text.
 """
 from __future__ import annotations
 

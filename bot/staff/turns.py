@@ -11,7 +11,7 @@ from typing import Callable, Optional
 
 from bot.replies import Reply
 from bot.settings import get_settings
-from bot.staff.records import KINDS, RATED, REPLY_KINDS, TurnRecord, conversation_key, get_record_store
+from bot.staff.records import KINDS, REPLY_KINDS, TurnRecord, conversation_key, get_record_store
 from bot.staff.scrub import scrub
 
 logger = logging.getLogger(__name__)
@@ -40,8 +40,10 @@ def record_reply(turn: Turn, reply: Reply) -> Optional[str]:
     kind = REPLY_KINDS.get(reply.kind, reply.kind)
     if kind not in KINDS or kind == "crisis":
         return None
-    low = kind in RATED and (turn.confidence or 0.0) < get_settings().records_low_confidence
-    keep_text = kind == "fallback" or low
+    # Staff need the words of the questions the assistant did not answer: a fallback (not
+    # understood, or out of scope - the same action), or any reply under the confidence threshold.
+    low = turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
+    keep_text = kind in ("fallback", "decline") or low
     try:
         record = TurnRecord(conversation=conversation_key(turn.sender_id), channel=turn.channel or "unknown",
                             kind=kind, intent=turn.intent, confidence=turn.confidence, low_confidence=low,
