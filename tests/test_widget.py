@@ -132,6 +132,45 @@ def test_quick_reply_click_and_keyboard(page, running_assistant):
     expect(log.locator(".cc-bot").filter(has_text="Source:")).to_have_count(1)
 
 
+def test_rating_an_answer_with_the_keyboard_and_the_follow_up(page, running_assistant):
+    """Thumbs up / down under an answer: a labelled group of buttons, reached with Tab, pressed
+    with Enter; a thumbs-down asks what the patient was looking for."""
+    log = open_widget(page, running_assistant.web_url)
+    expect(log.locator(".cc-bot").filter(has_text="Privacy:")).to_have_count(1)  # after the first reply
+    ask(page, "how long does the drip last?")
+    rating = page.get_by_role("group", name="Was this answer helpful?")
+    expect(rating.get_by_role("button")).to_have_text(["👍 Helpful", "👎 Not helpful"])
+    page.get_by_label("Your question").focus()
+    rating.get_by_role("button", name="👎 Not helpful").focus()
+    page.keyboard.press("Enter")
+    expect(log.locator(".cc-bot").filter(has_text="What were you looking for?")).to_have_count(1)
+    ask(page, "whether I can drive afterwards")
+    expect(log.locator(".cc-bot").filter(has_text="passed that on")).to_have_count(1)
+    expect(page.get_by_label("Your question")).to_be_focused()
+
+
+def test_forget_me_from_the_menu_deletes_the_conversation_here_and_on_the_server(page, running_assistant):
+    import sqlite3
+
+    log = open_widget(page, running_assistant.web_url)
+    ask(page, "which is faster?")
+    expect(log.locator(".cc-bot").filter(has_text="Source:")).to_have_count(1)
+    session = page.evaluate("ClinicChat.widget.state.sessionId")
+    page.get_by_role("button", name="Delete my conversation").click()
+    expect(log.locator(".cc-bot").filter(has_text="can't be undone")).to_have_count(1)
+    page.get_by_role("button", name="Yes, delete it").click()
+    expect(log.locator(".cc-bot")).to_have_count(1)
+    expect(log.locator(".cc-bot")).to_contain_text("have been deleted")
+    expect(log.locator(".cc-user")).to_have_count(0)  # the transcript is gone from this browser too
+    stored = page.evaluate("JSON.stringify(localStorage)")
+    assert "which is faster" not in stored
+    with sqlite3.connect(running_assistant.data_dir / "conversations.db") as db:
+        assert db.execute("SELECT count(*) FROM events WHERE sender_id = ?", (session,)).fetchone()[0] == 0
+    ask(page, "is the shot painful?")  # a new conversation, with a new session
+    expect(log.locator(".cc-bot").filter(has_text="Source:")).to_have_count(1)
+    assert page.evaluate("ClinicChat.widget.state.sessionId") not in (None, session)
+
+
 def test_conversation_survives_a_reload_in_the_same_session(page, running_assistant):
     log = open_widget(page, running_assistant.web_url)
     ask(page, "how long does the drip last?")

@@ -184,7 +184,7 @@ class RecordStore:
         transaction so that a large purge never holds the table for long."""
         deleted = {"records": 0, "candidates": 0}
         for table, column, name in ((TurnRow, TurnRow.at, "records"), (NluCandidate, NluCandidate.added_at, "candidates")):
-            key = table.__table__.primary_key.columns.values()[0]
+            key = getattr(table, table.__table__.primary_key.columns.values()[0].name)
             while True:
                 with self._session() as session, session.begin():
                     ids = session.execute(select(key).where(column < cutoff).limit(batch)).scalars().all()

@@ -1,0 +1,224 @@
+"""The staff side's library on real databases (SQLite files; the cluster tests use PostgreSQL):
+records, scrubbing, grouping, staff accounts, and the retention purge from the command line
+with back-dated conversations and records."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from bot.settings import PROJECT_ROOT, Settings
+from bot.staff.accounts import Accounts, AccountError, same_token
+from bot.staff.clusters import group_questions
+from bot.staff.dashboard import csv_text, parse_period
+from bot.staff.records import Period, RecordStore, TurnRecord, conversation_key, summarize, utcnow
+from bot.staff.scrub import scrub
+
+
+@pytest.fixture
+def store(tmp_path):
+    from bot.knowledge.store import engine_for
+
+    records = RecordStore(engine=engine_for(f"sqlite:///{tmp_path / 'records.db'}"))
+    records.create_schema()
+    return records
+
+
+def test_a_crisis_record_cannot_carry_text():
+    with pytest.raises(ValueError):
+        TurnRecord(conversation="c", channel="rest", kind="crisis", question="anything")
+    with pytest.raises(ValueError):
+        TurnRecord(conversation="c", channel="rest", kind="chitchat")
+
+
+def test_conversation_keys_are_keyed_hashes(tmp_path):
+    one = Settings(data_dir=tmp_path / "a", records_id_key="k1")
+    other = Settings(data_dir=tmp_path / "b", records_id_key="k2")
+    assert conversation_key("patient-1", settings=one) == conversation_key("patient-1", settings=one)
+    assert conversation_key("patient-1", settings=one) != conversation_key("patient-1", settings=other)
+    assert "patient" not in conversation_key("patient-1", settings=one)
+    generated = Settings(data_dir=tmp_path / "c")  # no key given: generated once into DATA_DIR
+    assert conversation_key("x", settings=generated) == conversation_key("x", settings=generated)
+    assert (tmp_path / "c" / "secrets" / "records-id.key").stat().st_mode & 0o077 == 0
+
+
+def test_rating_follow_up_and_deleting_one_conversation(store):
+    store.add(record=TurnRecord(conversation="a", channel="rest", kind="answer", topic="onset", facts=("f1", "f2"),
+                                message_id="m1"))
+    store.add(record=TurnRecord(conversation="b", channel="rest", kind="fallback", question="zz"))
+    latest = store.latest_rated(conversation="a")
+    assert latest.facts == ("f1", "f2") and latest.message_id == "m1"
+    assert store.latest_rated(conversation="b") is None  # a fallback offers no rating
+    assert not store.rate(record_id=latest.id, conversation="b", value=-1)  # another conversation's record
+    assert store.rate(record_id=latest.id, conversation="a", value=-1, question="which is faster")
+    assert store.add_followup(conversation="a", text="prices")
+    assert not store.add_followup(conversation="b", text="x")  # nothing rated down there
+    rows = store.records(period=Period.last_days(1))
+    assert [(r.conversation, r.feedback, r.question, r.followup) for r in rows][0] == ("a", -1, "which is faster", "prices")
+    assert store.delete_conversation(conversation="a") == 1
+    assert [r.conversation for r in store.records(period=Period.last_days(1))] == ["b"]
+
+
+def test_delete_before_works_in_batches_and_keeps_newer_records(store):
+    old = utcnow() - timedelta(days=40)
+    for number in range(7):
+        store.add(record=TurnRecord(conversation=f"old{number}", channel="rest", kind="answer", at=old))
+    store.add(record=TurnRecord(conversation="new", channel="rest", kind="answer"))
+    store.add_candidate(text="kept", added_by="alice")
+    cutoff = utcnow() - timedelta(days=30)
+    assert store.count_before(cutoff=cutoff) == {"records": 7, "candidates": 0}
+    assert store.delete_before(cutoff=cutoff, batch=3) == {"records": 7, "candidates": 0}
+    assert [r.conversation for r in store.records(period=Period.last_days(60))] == ["new"]
+    assert [c[1] for c in store.candidates()] == ["kept"]
+
+
+def test_summary_tables():
+    day = utcnow().replace(hour=12)
+    records = [
+        TurnRecord(conversation="a", channel="rest", kind="answer", topic="onset", facts=("f1",), feedback=1, at=day),
+        TurnRecord(conversation="a", channel="rest", kind="comparison", topic="onset", facts=("f1", "f2"), feedback=-1, at=day),
+        TurnRecord(conversation="b", channel="twilio", kind="fallback", at=day),
+        TurnRecord(conversation="c", channel="twilio", kind="crisis", at=day),
+    ]
+    summary = summarize(records, period=Period.last_days(7))
+    assert {(r["channel"], r["conversations"], r["messages"]) for r in summary.daily} == {("rest", 1, 2), ("twilio", 2, 2)}
+    assert summary.topics == [{"topic": "onset", "answers": 2}]
+    shares = {r["outcome"]: r["share"] for r in summary.outcomes}
+    assert shares["fallback"] == 0.25 and shares["crisis"] == 0.25
+    assert {r["fact"]: (r["helpful"], r["not_helpful"]) for r in summary.feedback_facts} == {"f1": (1, 1), "f2": (0, 1)}
+
+
+@pytest.mark.parametrize("text, gone, kept", [
+    ("Hi my name is Anna Smith, call me on +1 (555) 010-2233", ["Anna", "Smith", "555"], ["[name]", "[phone]"]),
+    ("I'm Tom and I wonder if IV is faster", ["Tom"], ["IV is faster"]),
+    ("is it safe? thanks, Maria", ["Maria"], ["is it safe"]),
+    ("Dr. Jones said I need six sessions", ["Jones"], ["six sessions"]),
+    ("write to me: pat.doe@example.co.uk or www.example.com/me", ["pat.doe", "example.com"], ["[email]", "[link]"]),
+    ("my NHS number is 485 777 3456", ["485", "3456"], ["[phone]"]),
+    ("how long does the IM shot last?", [], ["how long does the IM shot last?"]),
+])
+def test_scrubbing_removes_contact_details_and_names(built_project, text, gone, kept):
+    cleaned = scrub(text)
+    assert not any(word in cleaned for word in gone), cleaned
+    assert all(word in cleaned for word in kept), cleaned
+
+
+def test_paraphrases_group_together_and_other_questions_apart(nlp):
+    wifi = ["Is there wifi in the infusion room?", "Can I use the wifi during my session?",
+            "Do you have free wifi I could use while I wait?"]
+    parking = ["Is there parking at the clinic?", "Where can I park my car when I come for treatment?",
+               "Do you have a car park for patients?"]
+    others = ["Do you take Aetna insurance?", "can my dog come with me", "what is the price of one session"]
+    for questions in (wifi + ["is the IV drip painful?"], wifi + parking + others):
+        groups = {frozenset(c.examples) for c in group_questions(questions, nlp_loader=lambda: nlp)}
+        assert frozenset(wifi) in groups
+    groups = group_questions(wifi + parking + others, nlp_loader=lambda: nlp)
+    assert [c.count for c in groups[:2]] == [3, 3] and all(c.count == 1 for c in groups[2:])
+    assert group_questions([], nlp_loader=lambda: nlp) == []
+
+
+def test_staff_accounts_hash_lock_out_and_sessions(store):
+    settings = Settings(staff_lockout_attempts=3, staff_lockout_minutes=5)
+    accounts = Accounts(engine=store.engine, settings=settings)
+    with pytest.raises(AccountError):
+        accounts.create(username="alice", password="short")
+    accounts.create(username="alice", password="a long enough password")
+    with pytest.raises(AccountError):
+        accounts.create(username="alice", password="another long password")
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        stored = connection.execute(text("SELECT password_hash FROM staff_accounts")).scalar_one()
+    assert stored.startswith("$argon2id$") and "long enough" not in stored
+    assert accounts.authenticate(username="alice", password="a long enough password").ok
+    assert not accounts.authenticate(username="nobody", password="a long enough password").ok
+    assert not accounts.authenticate(username="alice", password="wrong").ok
+    assert not accounts.authenticate(username="alice", password="wrong").ok
+    locked = accounts.authenticate(username="alice", password="wrong")
+    assert not locked.ok and locked.locked_until is not None
+    assert not accounts.authenticate(username="alice", password="a long enough password").ok  # locked
+    accounts.create(username="alice", password="a brand new password", replace=True)  # a reset unlocks
+    assert accounts.authenticate(username="alice", password="a brand new password").ok
+    token = accounts.open_session(username="alice")
+    login = accounts.session(token=token)
+    assert login.username == "alice" and same_token(login.csrf_token, login.csrf_token)
+    assert not same_token(login.csrf_token, "forged") and not same_token(login.csrf_token, None)
+    accounts.close_session(token=token)
+    assert accounts.session(token=token) is None
+
+
+def test_periods_and_csv_cells():
+    from datetime import date
+
+    today = date(2026, 11, 22)
+    assert parse_period({}, today=today) == Period(date(2026, 10, 24), today)
+    assert parse_period({"from": ["2026-11-01"], "to": ["2026-11-02"]}, today=today) == Period(date(2026, 11, 1), date(2026, 11, 2))
+    assert parse_period({"from": ["2026-11-05"], "to": ["2026-11-01"]}, today=today).last == today  # reversed: default
+    assert parse_period({"from": ["nonsense"]}, today=today).first == date(2026, 10, 24)
+    assert csv_text([{"text": "=HYPERLINK(1)"}], ["text"]).splitlines()[1] == "'=HYPERLINK(1)"
+
+
+# ---- the purge from the command line, on a stopped embedded assistant --------------------------------
+
+def purge_cli(data_dir, *args):
+    env = {**os.environ, "DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT_ROOT), "ASSISTANT_PROFILE": "embedded"}
+    return subprocess.run([sys.executable, "-m", "bot", "purge", *args], capture_output=True, text=True, env=env,
+                          cwd=PROJECT_ROOT, timeout=300)
+
+
+def test_purge_command_dry_run_then_delete_backdated_conversations_and_records(tmp_path, rasa_domain):
+    import time
+
+    from rasa.shared.core.events import UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.staff.records import get_record_store
+    from bot.stores import PrePingSQLTrackerStore, create_conversation_schema
+    from tests.clients import run_async
+
+    settings = Settings(data_dir=tmp_path)
+    url = f"sqlite:///{settings.tracker_store_path}"
+    create_conversation_schema(url)  # as `bot serve` does before the first start
+    tracker_store = PrePingSQLTrackerStore(domain=rasa_domain, url=url)
+    now = time.time()
+    for sender, age_days in (("old-patient", 40), ("recent-patient", 2)):
+        tracker = DialogueStateTracker(sender, rasa_domain.slots)
+        tracker.update(UserUttered("which is faster?", timestamp=now - age_days * 86400))
+        run_async(tracker_store.save(tracker))
+    records = get_record_store(url=settings.records_url)
+    old_key, recent_key = (conversation_key(s, settings=settings) for s in ("old-patient", "recent-patient"))
+    records.add(record=TurnRecord(conversation=old_key, channel="rest", kind="answer", at=utcnow() - timedelta(days=40)))
+    records.add(record=TurnRecord(conversation=recent_key, channel="rest", kind="answer"))
+
+    dry = purge_cli(tmp_path, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"would delete conversation {old_key} (events=1)" in dry.stdout and recent_key not in dry.stdout
+    assert run_async(tracker_store.count_events("old-patient")) == 1  # a dry run deletes nothing
+
+    done = purge_cli(tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"deleted conversation {old_key} (events=1, records=1)" in done.stdout
+    assert run_async(tracker_store.count_events("old-patient")) == 0
+    assert run_async(tracker_store.count_events("recent-patient")) == 1
+    assert [r.conversation for r in records.records(period=Period.last_days(60))] == [recent_key]
+    audit = (tmp_path / "log" / "purge.log").read_text()
+    assert f"purge: deleted conversation {old_key}" in audit and "old-patient" not in audit
+
+
+def test_purge_command_refuses_while_the_embedded_assistant_runs(tmp_path):
+    """The embedded assistant's conversation locks live in its process: it holds
+    DATA_DIR/run/conversations.lock, and a purge by hand waits for it to stop."""
+    from bot.staff.server import hold_conversations_lock
+
+    settings = Settings(data_dir=tmp_path)
+    settings.tracker_store_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.tracker_store_path.touch()
+    held = hold_conversations_lock(settings)
+    try:
+        refused = purge_cli(tmp_path)
+        assert refused.returncode == 1 and "The assistant is running" in refused.stdout
+    finally:
+        os.close(held)
