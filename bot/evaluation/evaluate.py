@@ -22,6 +22,7 @@ import yaml
 
 from bot.evaluation.crisis import crisis_metrics, run_crisis_set
 from bot.evaluation.dataset import Item, load_dataset
+from bot.evaluation.staff import load_staff_set, run_staff_set, staff_metrics
 from bot.evaluation.patients import baseline_patients, known_figures, patient_metrics, run_patient_set
 from bot.evaluation.scoring import Scorer, Verdict, judge
 from bot.evaluation.sets import PARTS, load_crisis_set, load_patient_set
@@ -155,6 +156,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
     parts = ("dev",) if dev_only else PARTS
     crisis: Dict[str, object] = {}
     patients: Dict[str, object] = {}
+    staff: Dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log", extra_env=NO_RATE_LIMITS) as assistant:
         def say(sender: str, text: str) -> List[str]:
             return [m.get("text", "") for m in assistant.say(sender, text)]
@@ -166,8 +168,10 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
             answers = run_patient_set(load_patient_set(part), say=say, scorer=scorer, figures=figures,
                                       prefix=f"patients-{part}")
             patients[part] = patient_metrics(answers, with_texts=part == "dev")
+            requests = run_staff_set(load_staff_set(part), say=say, scorer=scorer, prefix=f"staff-{part}")
+            staff[part] = staff_metrics(requests, with_texts=part == "dev")
         if dev_only:
-            result = {"crisis": crisis, "patients": patients}
+            result = {"crisis": crisis, "patients": patients, "staff": staff}
             (out / "evaluation-dev.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
             return result
         for number, item in enumerate(dataset.questions):
@@ -198,6 +202,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
         "failures": failures,
         "crisis": crisis,
         "patients": patients,
+        "staff": staff,
     }
     if with_cv:
         result["cross_validation"] = cross_validation(folds=folds, out=out)

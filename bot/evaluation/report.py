@@ -271,6 +271,23 @@ def written_apart_sections(evaluation: dict) -> List[str]:
                                "| ordinary messages | locked: false alarms | dev: false alarms |",
                                lambda locked, dev: [f"{locked.get('alarms', '—')}/{locked.get('turns', '—')}",
                                                     f"{dev.get('alarms', '—')}/{dev.get('turns', '—')}"])
+    staff = evaluation.get("staff", {})
+    if staff:
+        ls, ds = staff.get("locked", {}), staff.get("dev", {})
+        lines += ["", f"### Privacy, forget me and talk to a person ({ls.get('turns', 0)} locked, "
+                  f"{ds.get('turns', 0)} dev messages, incl. near-misses)", "",
+                  "| measure | locked | dev |", "|---|---|---|"]
+        for key, label in (("accuracy", "every message got the right reply"),
+                           ("privacy_recall", "privacy questions: explained"),
+                           ("privacy_precision", "explanations that were asked for"),
+                           ("forget_me_recall", "forget me: confirmation asked"),
+                           ("forget_me_precision", "confirmations that were asked for"),
+                           ("talk_to_person_recall", "talk to a person: contact given"),
+                           ("talk_to_person_precision", "contacts that were asked for")):
+            lines.append(f"| {label} | {_fmt(ls.get(key), 'pct')} | {_fmt(ds.get(key), 'pct')} |")
+        lines.append(f"| near-misses and questions that got one of these replies | "
+                     f"{ls.get('other_false_triggers', '—')}/{ls.get('other_turns', '—')} | "
+                     f"{ds.get('other_false_triggers', '—')}/{ds.get('other_turns', '—')} |")
     return lines
 
 
