@@ -397,3 +397,59 @@ def test_patients_under_faults_each_get_exactly_one_reply(healthy_cluster):
     assert outcome.messages >= 200
     assert outcome.answered_once == outcome.messages, outcome.as_dict()
     assert outcome.conversations_intact == outcome.conversations == 30, outcome.problems
+
+
+# ---- the staff side in the cluster: records in PostgreSQL, the purge inside the Redis lock -------------------
+
+def purge_in_cluster(cluster, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "DATA_DIR": str(cluster.data_dir),
+           "ASSISTANT_PROFILE": "cluster", "DATABASE_URL": cluster.database_url, "REDIS_URL": cluster.redis_url}
+    return subprocess.run([sys.executable, "-m", "bot", "purge", *args], capture_output=True, text=True, env=env,
+                          cwd=PROJECT_ROOT, timeout=300)
+
+
+def test_the_purge_command_waits_for_a_conversations_lock_then_deletes_it(running_cluster):
+    """A conversation back-dated past the retention period, whose lock is held (as during a turn
+    on another instance): `bot purge` leaves it alone; once the lock is free it deletes the
+    conversation from PostgreSQL and its records."""
+    import psycopg2
+
+    from bot.settings import Settings
+    from bot.staff.records import conversation_key
+    from bot.stores import AtomicRedisLockStore
+
+    sender = new_sender("purge")
+    status, _, reply = ask(balancer(running_cluster), sender, "how long does the IM shot last?")
+    assert status == 200 and "Source:" in joined(reply)
+    key = conversation_key(sender, settings=Settings(data_dir=running_cluster.data_dir))
+    database = psycopg2.connect(running_cluster.database_url)
+    database.autocommit = True
+
+    def count(query: str, value: str) -> int:
+        with database.cursor() as cursor:
+            cursor.execute(query, (value,))
+            return cursor.fetchone()[0]
+
+    events = "SELECT count(*) FROM events WHERE sender_id = %s"
+    records = "SELECT count(*) FROM turn_records WHERE conversation = %s"
+    try:
+        assert count(records, key) == 1  # the record is in the cluster's PostgreSQL
+        with database.cursor() as cursor:
+            cursor.execute("UPDATE events SET timestamp = timestamp - 40 * 86400 WHERE sender_id = %s", (sender,))
+            cursor.execute("UPDATE turn_records SET at = at - interval '40 days' WHERE conversation = %s", (key,))
+        locks = AtomicRedisLockStore(url=running_cluster.redis_url)
+        ticket = locks.issue_ticket(sender)  # held, as by a turn in flight
+        try:
+            busy = purge_in_cluster(running_cluster)
+            assert busy.returncode == 3 and f"conversation {key} is busy" in busy.stdout, busy.stdout + busy.stderr
+            assert count(events, sender) > 0
+        finally:
+            locks.finish_serving(sender, ticket)
+        dry = purge_in_cluster(running_cluster, "--dry-run")
+        assert f"would delete conversation {key}" in dry.stdout and count(events, sender) > 0
+        done = purge_in_cluster(running_cluster)
+        assert done.returncode == 0 and f"deleted conversation {key}" in done.stdout, done.stdout + done.stderr
+        assert count(events, sender) == 0 and count(records, key) == 0
+        assert sender not in (running_cluster.data_dir / "log" / "purge.log").read_text()
+    finally:
+        database.close()
