@@ -1,5 +1,6 @@
 """The project's web server: the chat widget's files, a demo clinic page that embeds it, the
-staff dashboard (``/staff/``, bot/staff/dashboard.py), and the health of the whole assistant (``python -m bot.web``; supervised by ``python -m bot serve``).
+staff dashboard (``/staff/``, bot/staff/dashboard.py), and the health of the whole assistant
+(``python -m bot.web``; supervised by ``python -m bot serve``).
 
 The widget's files come from this project (``web/widget``) and socket.io-client from
 ``web/node_modules`` (installed by the set-up with ``npm ci``), so no page needs a
