@@ -126,6 +126,7 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
             reply = self.assistant.fallback()
         turn = turn_of(tracker)
         turns.record_reply(turn, reply)
-        if previous_response(tracker) == turns.ASK and turns.note_followup(sender_id=turn.sender_id, text=turn.text):
+        if (previous_response(tracker) == turns.ASK and turns.is_unanswered(turn, reply)
+                and turns.note_followup(sender_id=turn.sender_id, text=turn.text)):
             reply = dataclasses.replace(reply, messages=(Message(turns.NOTED),) + reply.messages)
         return send(dispatcher, reply)

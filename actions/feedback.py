@@ -11,8 +11,13 @@ from bot.staff import turns
 
 
 def text_of(tracker: Tracker, message_id: str) -> Optional[str]:
-    for event in tracker.events:
+    """The latest patient message with this id (ids may be reused), unless it was a crisis."""
+    from bot.crisis.detector import CRISIS_INTENTS
+
+    for event in reversed(tracker.events):
         if event.get("event") == "user" and event.get("message_id") == message_id:
+            if ((event.get("parse_data") or {}).get("intent") or {}).get("name") in CRISIS_INTENTS:
+                return None
             return event.get("text")
     return None
 

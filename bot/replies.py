@@ -14,7 +14,7 @@ DISCLAIMER_RESPONSE = "utter_disclaimer"
 # The same disclaimer with thumbs up / down: under the replies a patient can rate.
 RATED_DISCLAIMER_RESPONSE = "utter_disclaimer_rate"
 DISCLAIMERS = (DISCLAIMER_RESPONSE, RATED_DISCLAIMER_RESPONSE)
-RATED_KINDS = ("answer", "comparison", "search", "advice")
+RATED_KINDS = ("answer", "answers", "comparison", "search", "advice")
 
 
 @dataclass(frozen=True)

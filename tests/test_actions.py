@@ -156,7 +156,7 @@ def test_personal_advice_refers_to_the_clinician(assistant, dispatcher, domain_d
         assert dispatcher.messages[1]["response"] == "utter_kb_general"
         assert general in messages[1] and "Source:" in messages[1]
     else:
-        assert [m["response"] for m in dispatcher.messages] == ["utter_personal_advice", "utter_disclaimer"]
+        assert [m["response"] for m in dispatcher.messages] == ["utter_personal_advice", "utter_disclaimer_rate"]  # advice can be rated
 
 
 def test_greeting_offers_topics_and_the_disclaimer(assistant, dispatcher, domain_dict, render):

@@ -99,6 +99,10 @@ def test_summary_tables():
     ("write to me: pat.doe@example.co.uk or www.example.com/me", ["pat.doe", "example.com"], ["[email]", "[link]"]),
     ("my NHS number is 485 777 3456", ["485", "3456"], ["[phone]"]),
     ("how long does the IM shot last?", [], ["how long does the IM shot last?"]),
+    ("I’m Anna Smith, can I drive after?", ["Anna", "Smith"], ["can I drive after?"]),
+    ("Im Anna and im scared", ["Anna"], ["scared"]),
+    ("my name is anna, is it safe", ["anna"], ["is it safe"]),
+    ("this is scary, is the drip safe?", [], ["this is scary"]),
 ])
 def test_scrubbing_removes_contact_details_and_names(built_project, text, gone, kept):
     cleaned = scrub(text)

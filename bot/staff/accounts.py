@@ -16,7 +16,7 @@ from typing import Optional
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -82,23 +82,31 @@ class Accounts:
             session.execute(delete(StaffSession).where(StaffSession.username == username))
 
     def authenticate(self, *, username: str, password: str) -> LoginResult:
-        """Check a password. A locked account is refused without checking; a wrong password
-        counts towards the lock-out; a right one resets the count."""
+        """Check a password. A locked account is refused without a real check; every attempt is
+        counted before the (slow) check, in one atomic UPDATE, so parallel guesses all count; a
+        right password resets the count."""
         now = utcnow()
+        if not valid_username(username):
+            _verify(_DUMMY_HASH, password)
+            return LoginResult(False)
         with self._session() as session, session.begin():
-            row = session.get(StaffAccount, username) if valid_username(username) else None
+            row = session.get(StaffAccount, username)
             if row is None:
                 _verify(_DUMMY_HASH, password)
                 return LoginResult(False)
             if row.locked_until is not None and row.locked_until > now:
+                _verify(_DUMMY_HASH, password)
                 return LoginResult(False, row.locked_until)
+            session.execute(update(StaffAccount).where(StaffAccount.username == username)
+                            .values(failed_logins=StaffAccount.failed_logins + 1))
+        with self._session() as session, session.begin():
+            row = session.get(StaffAccount, username)
             if _verify(row.password_hash, password):
                 row.failed_logins = 0
                 row.locked_until = None
                 if _HASHER.check_needs_rehash(row.password_hash):
                     row.password_hash = _HASHER.hash(password)
                 return LoginResult(True)
-            row.failed_logins = (row.failed_logins or 0) + 1
             if row.failed_logins >= self.settings.staff_lockout_attempts:
                 row.failed_logins = 0
                 row.locked_until = now + timedelta(minutes=self.settings.staff_lockout_minutes)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence
 
 DISTANCE = 0.75  # cosine distance under which two groups join (tests/test_staff_records.py)
-MAX_QUESTIONS = 2000  # the most recent ones, to keep the page fast
+MAX_QUESTIONS = 2000  # the most recent ones: a 2000 x 2000 distance matrix, 32 MB
 
 
 @dataclass(frozen=True)
@@ -45,16 +45,18 @@ def group_questions(questions: Sequence[str], *, nlp_loader: Optional[Callable] 
     texts = [_lemma_text(nlp, q) for q in questions]
     words = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", use_idf=False).fit_transform(texts)
     chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), use_idf=False).fit_transform(texts)
-    features = normalize(hstack([words, chars]).tocsr()).toarray()
-    if not np.any(features):
+    features = normalize(hstack([words, chars]).tocsr())  # sparse: thousands of n-gram columns
+    similarity = (features @ features.T).toarray()  # questions x questions only
+    if not similarity.any():
         return [Cluster(len(questions), list(questions[:5]))]
-    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, affinity="cosine",
-                                     linkage="average").fit_predict(features)
+    distances = np.clip(1.0 - similarity, 0.0, 2.0)
+    np.fill_diagonal(distances, 0.0)
+    labels = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, affinity="precomputed",
+                                     linkage="average").fit_predict(distances)
     clusters = []
     for label in set(labels):
         members = [i for i, value in enumerate(labels) if value == label]
-        centre = features[members].mean(axis=0)
-        typical = sorted(members, key=lambda i: -float(features[i] @ centre))
+        typical = sorted(members, key=lambda i: -float(similarity[i, members].sum()))
         examples = list(dict.fromkeys(questions[i] for i in typical))[:5]
         clusters.append(Cluster(len(members), examples))
     return sorted(clusters, key=lambda c: (-c.count, c.examples[0]))

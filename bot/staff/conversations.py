@@ -43,8 +43,9 @@ class Deleted:
 async def delete_locked(sender_id: str, *, tracker_store: Any, records: RecordStore, why: str) -> Deleted:
     """Delete one conversation and its records. The caller holds the conversation's lock."""
     key = conversation_key(sender_id)
-    events = await sql_store(tracker_store).delete_conversation(sender_id)
-    rows = records.delete_conversation(conversation=key)
+    store = sql_store(tracker_store)
+    rows = records.delete_conversation(conversation=key)  # first: if the events fail, a retry finds them
+    events = await store.delete_conversation(sender_id)
     logger.info("%s: deleted conversation %s (events=%d, records=%d)", why, key, events, rows,
                 extra={"audit": why, "conversation": key, "events": events, "records": rows})
     return Deleted(key, events, rows)

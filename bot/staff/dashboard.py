@@ -70,6 +70,11 @@ def parse_period(args: Dict[str, List[str]], *, today: Optional[date] = None) ->
     return Period(first, last)
 
 
+def _period_args(request: Request) -> Dict[str, List[str]]:
+    """``from`` and ``to`` as lists (Sanic's ``args.get`` gives the first value only)."""
+    return {name: request.args.getlist(name) or [] for name in ("from", "to")}
+
+
 def csv_text(rows: List[Dict[str, Any]], columns: List[str]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
@@ -207,7 +212,7 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         staff_login = await login_of(request)
         if staff_login is None:
             return to_login()
-        period = parse_period(request.args)
+        period = parse_period(_period_args(request))
         summary, clusters = await blocking(summary_for, period)
         candidates = await blocking(records().candidates)
         query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
@@ -226,7 +231,7 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
                     for _, text, by, at in await blocking(records().candidates)]
             body, filename = csv_text(rows, ["text", "added_by", "added_at"]), "nlu-candidates.csv"
         elif name in TABLES:
-            period = parse_period(request.args)
+            period = parse_period(_period_args(request))
             summary = summarize(await blocking(records().records, period=period), period=period)
             body = csv_text(getattr(summary, name), COLUMNS[name])
             filename = f"{name}-{period.first}-{period.last}.csv"

@@ -29,8 +29,8 @@ from bot.staff.schema import Base, NluCandidate, TurnRow
 # (which never reach the action server) are counted by the Rasa server, without text.
 ANSWERED = ("answer", "comparison", "search")
 KINDS = ANSWERED + ("fallback", "decline", "advice", "crisis")
-RATED = RATED_KINDS  # the replies that offer thumbs up / down
-REPLY_KINDS = {"out_of_scope": "decline"}  # bot.replies.Reply.kind -> record kind
+RATED = tuple(k for k in RATED_KINDS if k in KINDS)  # the records of replies that offer thumbs up / down
+REPLY_KINDS = {"out_of_scope": "decline", "answers": "answer"}  # bot.replies.Reply.kind -> record kind
 
 
 def utcnow() -> datetime:

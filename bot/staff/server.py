@@ -81,9 +81,12 @@ async def send_privacy_notice(processor: Any, message: Any) -> None:
     FIRST_REPLY.set(None)
     if tracker is None or message.output_channel is None:
         return
-    draft = await processor.nlg.generate(PRIVACY_NOTICE, tracker, message.output_channel.name())
-    if draft:
-        await message.output_channel.send_response(message.sender_id, draft)
+    try:
+        draft = await processor.nlg.generate(PRIVACY_NOTICE, tracker, message.output_channel.name())
+        if draft:
+            await message.output_channel.send_response(message.sender_id, draft)
+    except Exception as error:  # noqa: BLE001 - the turn is done; its replies must not become an error
+        logger.error("the privacy notice could not be sent (%s)", type(error).__name__)
 
 
 # --- the purge schedule -----------------------------------------------------------------------
@@ -141,6 +144,7 @@ async def start_upkeep(app: Any, _loop: Any = None) -> None:
         try:
             app.ctx.conversations_lock = hold_conversations_lock(settings)
         except ServerRunning:
-            logger.error("another assistant holds %s: two embedded servers share one conversation store",
-                         conversations_lock_path(settings))
+            logger.error("another process holds %s (a purge from the command line, or a second embedded "
+                         "server): this server does not purge", conversations_lock_path(settings))
+            return
     app.ctx.purge_task = asyncio.ensure_future(_purge_forever(app, settings))

@@ -35,15 +35,23 @@ class Turn:
     message_id: Optional[str]
 
 
+def is_unanswered(turn: Turn, reply: Reply) -> bool:
+    """A turn whose words staff need: not understood, out of scope, or under the confidence
+    threshold (never a personal-advice message, which may carry the patient's own details)."""
+    kind = REPLY_KINDS.get(reply.kind, reply.kind)
+    if kind in ("advice", "crisis") or kind not in KINDS:
+        return False
+    low = turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
+    return kind in ("fallback", "decline") or low
+
+
 def record_reply(turn: Turn, reply: Reply) -> Optional[str]:
     """Record a knowledge turn (greetings and the like are not recorded); its record id."""
     kind = REPLY_KINDS.get(reply.kind, reply.kind)
     if kind not in KINDS or kind == "crisis":
         return None
-    # Staff need the words of the questions the assistant did not answer: a fallback (not
-    # understood, or out of scope - the same action), or any reply under the confidence threshold.
     low = turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
-    keep_text = kind in ("fallback", "decline") or low
+    keep_text = is_unanswered(turn, reply)
     try:
         record = TurnRecord(conversation=conversation_key(turn.sender_id), channel=turn.channel or "unknown",
                             kind=kind, intent=turn.intent, confidence=turn.confidence, low_confidence=low,
