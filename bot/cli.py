@@ -185,6 +185,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from bot.staff.conversations import purge_command
 
     from bot import runtime
+    import bot.stores  # noqa: F401 - Rasa's imports first: they would replace the log set-up below
+    import rasa.core.lock_store  # noqa: F401
 
     settings = get_settings()
     if args.days is not None and args.days < 1:

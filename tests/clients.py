@@ -121,6 +121,8 @@ class WebChat:
 
         headers = {"Origin": self.origin} if self.origin else {}
         await self.client.connect(self.url, transports=list(transports), headers=headers, wait_timeout=20)
+        if session_id:
+            self.asked = 1  # a resumed conversation: its first reply came long ago
         await self.client.emit("session_request", {"session_id": session_id, "token": token})
         await asyncio.wait_for(self._confirmed.wait(), 20)
         return self

@@ -67,10 +67,11 @@ def test_telegram_answers_with_source_and_short_disclaimer(running_assistant, te
     chat = 1001
     status, body = send_update(running_assistant, text_update("which is faster, IV or IM?", chat_id=chat))
     assert status == 200 and "Traceback" not in body
-    calls = telegram_api.wait_for(2, method="sendMessage", chat_id=chat)
+    calls = telegram_api.wait_for(3, method="sendMessage", chat_id=chat)
     texts = sent_texts(calls)
     assert any("Source:" in t and "minutes" in t for t in texts)
-    assert texts[-1] == SHORT_DISCLAIMER
+    # The short disclaimer with the rating buttons, then (first reply) the privacy notice.
+    assert texts[-2].startswith(SHORT_DISCLAIMER) and texts[-1].startswith("Privacy:")
     assert all(c["parse_mode"] == "HTML" for c in calls)
     assert any("<b>IV infusion:</b>" in t for t in texts)
     assert all(len(t) <= 4096 for t in texts)
@@ -180,11 +181,11 @@ def test_twilio_sms_answer_with_short_disclaimer(running_assistant, twilio_api):
     sender = "+15550000001"
     status, body = twilio_post(running_assistant, sms("which is faster, IV or IM?", sender))
     assert status == 200 and body.startswith("<?xml") and "<Response>" in body
-    calls = twilio_api.wait_for(2, To=sender)
+    calls = twilio_api.wait_for(3, To=sender)
     assert all(c["From"] == clients.CLINIC_NUMBER for c in calls)
     texts = bodies(calls)
     assert any("Source:" in t and "minutes" in t for t in texts)
-    assert texts[-1] == SHORT_DISCLAIMER
+    assert texts[-2].startswith(SHORT_DISCLAIMER) and texts[-1].startswith("Privacy:")
     assert not any("**" in t for t in texts)  # SMS: no markdown markers
     assert all(len(t) <= 1600 for t in texts)
 

@@ -191,12 +191,12 @@ def test_thumbs_up_and_down_are_recorded_with_the_question_only_on_a_thumbs_down
         assert not any("Reply 👍" in t for t in second), second  # ...and not again
     down = conversation.say("/feedback_down", button=True) if conversation.channel != "twilio" else conversation.say("👎")
     assert "What were you looking for?" in joined(down)
-    noted = conversation.say("prices for my husband Peter, mail me at tom@example.com")
+    noted = conversation.say("the parking prices near the clinic, mail me at tom@example.com")
     assert "passed that on" in joined(noted)
     latest, = [r for r in records_of(running_assistant, conversation.sender_id) if r["feedback"] == -1]
     assert "painful" in latest["question"] and "Tom" not in latest["question"] and "07700" not in latest["question"]
     assert "[name]" in latest["question"] and "[phone]" in latest["question"]
-    assert "prices" in latest["followup"] and "tom@example.com" not in latest["followup"] and "[email]" in latest["followup"]
+    assert "parking" in latest["followup"] and "tom@example.com" not in latest["followup"] and "[email]" in latest["followup"]
 
 
 @pytest.mark.parametrize("conversation", CHANNELS, indirect=True)
