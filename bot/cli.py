@@ -185,9 +185,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from bot.staff.conversations import purge_command
 
     from bot import runtime
-    import bot.stores  # noqa: F401 - Rasa's imports first: they would replace the log set-up below
-    import rasa.core.lock_store  # noqa: F401
-
     settings = get_settings()
     if args.days is not None and args.days < 1:
         print("--days must be at least 1.", file=sys.stderr)
@@ -195,8 +192,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
     runtime.private_dir(settings.log_dir)
     # The audit lines go to DATA_DIR/log/purge.log (JSON, hashed ids only); the console gets a summary.
     with runtime.private_file(settings.log_dir / "purge.log").open("a", encoding="utf-8") as log:
-        configure_logging("purge", stream=log)
-        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=print)
+        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=print,
+                             log_to=lambda: configure_logging("purge", stream=log))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
