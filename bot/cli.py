@@ -191,9 +191,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
         return 2
     runtime.private_dir(settings.log_dir)
     # The audit lines go to DATA_DIR/log/purge.log (JSON, hashed ids only); the console gets a summary.
+    import json
+    from datetime import datetime, timezone
+
     with runtime.private_file(settings.log_dir / "purge.log").open("a", encoding="utf-8") as log:
-        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=print,
-                             log_to=lambda: configure_logging("purge", stream=log))
+        def say(line: str) -> None:
+            """The console line, and the same as a JSON audit line (hashed ids and counts only)."""
+            print(line)
+            log.write(json.dumps({"timestamp": datetime.now(timezone.utc).isoformat(), "process": "purge",
+                                  "event": f"purge: {line}"}) + "\n")
+            log.flush()
+
+        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=say,
+                             log_to=lambda: configure_logging("purge", stream=open(os.devnull, "w")))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

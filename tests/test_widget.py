@@ -194,7 +194,8 @@ def test_html_is_shown_as_text_never_run(page, running_assistant):
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script><b>bold</b>'
     ask(page, payload)
     expect(log.locator(".cc-user").last).to_have_text(re.compile(re.escape(payload)))
-    expect(log.locator(".cc-bot")).to_have_count(4)  # greeting, disclaimer, reply, disclaimer
+    # greeting, disclaimer, reply, disclaimer (and the privacy notice after the greeting)
+    expect(log.locator(".cc-bot").filter(has_not_text="Privacy:")).to_have_count(4)
     assert log.locator("img, script, b").count() == 0
     assert page.evaluate("window.__pwned") is None
 
