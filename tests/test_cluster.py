@@ -232,8 +232,10 @@ def stock_lock_cluster(trained_model):
 
 @pytest.mark.parametrize("store", [
     "atomic",
-    pytest.param("rasa", marks=pytest.mark.xfail(strict=True, reason="Rasa's RedisLockStore is not atomic: "
-                                                                      "both instances run the turn at once")),
+    # Not strict: through HTTP and two instances the race depends on timing, and a run of 25 rounds
+    # on a busy machine sometimes misses it (the process-level test below always shows it).
+    pytest.param("rasa", marks=pytest.mark.xfail(strict=False, reason="Rasa's RedisLockStore is not atomic: "
+                                                                       "both instances run the turn at once")),
 ])
 def test_two_messages_of_one_conversation_at_two_instances_at_once(request, store):
     cluster = request.getfixturevalue("running_cluster" if store == "atomic" else "stock_lock_cluster")
