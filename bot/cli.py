@@ -180,20 +180,19 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 
 
 def cmd_purge(args: argparse.Namespace) -> int:
+    import json
+    from datetime import datetime, timezone
+
+    from bot import runtime
     from bot.logs import configure_logging
     from bot.settings import get_settings
     from bot.staff.conversations import purge_command
 
-    from bot import runtime
     settings = get_settings()
     if args.days is not None and args.days < 1:
         print("--days must be at least 1.", file=sys.stderr)
         return 2
-    runtime.private_dir(settings.log_dir)
-    # The audit lines go to DATA_DIR/log/purge.log (JSON, hashed ids only); the console gets a summary.
-    import json
-    from datetime import datetime, timezone
-
+    # The audit lines go to DATA_DIR/log/purge.log (JSON, hashed ids only) and to the console.
     with runtime.private_file(settings.log_dir / "purge.log").open("a", encoding="utf-8") as log:
         def say(line: str) -> None:
             """The console line, and the same as a JSON audit line (hashed ids and counts only)."""
@@ -202,43 +201,52 @@ def cmd_purge(args: argparse.Namespace) -> int:
                                   "event": f"purge: {line}"}) + "\n")
             log.flush()
 
-        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=say,
-                             log_to=lambda: configure_logging("purge", stream=open(os.devnull, "w")))
+        configure_logging("purge", level="WARNING", stream=sys.stderr)  # problems only: say() is the audit
+        return purge_command(settings, dry_run=args.dry_run, days=args.days, say=say)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build the knowledge base and spaCy pipeline")
+    sub.add_parser("build", help="build the knowledge base and spaCy pipeline").set_defaults(run=cmd_build)
     train = sub.add_parser("train", help="train the Rasa model when its inputs changed")
+    train.set_defaults(run=cmd_train)
     train.add_argument("--force", action="store_true", help="retrain even if the model is current")
     train.add_argument("--quiet", action="store_true", help="do not print the model's path")
     serve = sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
+    serve.set_defaults(run=cmd_serve)
     serve.add_argument("--cluster", action="store_true",
                        help="PostgreSQL, Redis, haproxy and several Rasa instances (bot/cluster.py)")
-    sub.add_parser("shell", help="action server + rasa shell")
+    sub.add_parser("shell", help="action server + rasa shell").set_defaults(run=lambda a: cmd_serve(a, shell=True))
     explain = sub.add_parser("explain", help="explain the assistant's answers to questions")
+    explain.set_defaults(run=cmd_explain)
     explain.add_argument("question", nargs="*", help="questions (interactive when none given)")
     evaluate = sub.add_parser("evaluate", help="accuracy and safety report")
+    evaluate.set_defaults(run=cmd_evaluate)
     evaluate.add_argument("--folds", type=int, default=3, help="cross-validation folds")
     evaluate.add_argument("--no-cv", action="store_true", help="skip rasa test nlu cross-validation")
     evaluate.add_argument("--dev-only", action="store_true",
                           help="score only the dev sets (error analysis; the locked sets are not run)")
     benchmark = sub.add_parser("benchmark", help="speed and load benchmark")
+    benchmark.set_defaults(run=cmd_benchmark)
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")
     benchmark.add_argument("--seconds", type=float, default=30, help="duration of each load level")
     benchmark.add_argument("--no-training", action="store_true", help="skip the cold training measurement")
     benchmark.add_argument("--no-cluster", action="store_true", help="skip the 1-vs-2-instance cluster comparison")
     staff = sub.add_parser("create-staff", help="create a staff account for the dashboard")
+    staff.set_defaults(run=cmd_create_staff)
     staff.add_argument("username")
     staff.add_argument("--reset", action="store_true", help="set a new password for an existing account")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     purge = sub.add_parser("purge", help="delete conversations and records older than RETENTION_DAYS")
+    purge.set_defaults(run=cmd_purge)
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
     purge.add_argument("--days", type=int, help="keep this many days instead of RETENTION_DAYS")
-    sub.add_parser("setup-database", help="cluster profile: conversations' schema and knowledge base in DATABASE_URL")
+    sub.add_parser("setup-database", help="cluster profile: conversations' schema and knowledge base in DATABASE_URL"
+                   ).set_defaults(run=cmd_setup_database)
     haproxy = sub.add_parser("haproxy-config", help="print the balancer's haproxy.cfg (as ./run.sh cluster writes it)")
+    haproxy.set_defaults(run=cmd_haproxy_config)
     haproxy.add_argument("--instance", action="append", required=True, help="host:port of a Rasa instance (repeat)")
     haproxy.add_argument("--port", type=int, default=8000, help="the balancer's port")
     haproxy.add_argument("--interface", default="127.0.0.1", help="the address the balancer listens on")
@@ -246,31 +254,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     haproxy.add_argument("--stats-group", help="a group that may read the stats socket too (the assistant's)")
     haproxy.add_argument("--user", help="the system user haproxy drops to")
     webhook = sub.add_parser("telegram-webhook", help="register the Telegram webhook")
+    webhook.set_defaults(run=cmd_telegram_webhook)
     webhook.add_argument("url", help="public https URL of /webhooks/telegram/webhook")
     args = parser.parse_args(argv)
-    if args.command == "build":
-        return cmd_build(args)
-    if args.command == "train":
-        return cmd_train(args)
-    if args.command == "serve":
-        return cmd_serve(args)
-    if args.command == "shell":
-        return cmd_serve(args, shell=True)
-    if args.command == "evaluate":
-        return cmd_evaluate(args)
-    if args.command == "benchmark":
-        return cmd_benchmark(args)
-    if args.command == "create-staff":
-        return cmd_create_staff(args)
-    if args.command == "purge":
-        return cmd_purge(args)
-    if args.command == "setup-database":
-        return cmd_setup_database(args)
-    if args.command == "haproxy-config":
-        return cmd_haproxy_config(args)
-    if args.command == "telegram-webhook":
-        return cmd_telegram_webhook(args)
-    return cmd_explain(args)
+    return args.run(args)
 
 
 if __name__ == "__main__":

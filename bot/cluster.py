@@ -104,6 +104,16 @@ class Ports:
 
 # ---- PostgreSQL ------------------------------------------------------------------------------------
 
+def local_postgres_url(password: str, port: int) -> str:
+    """The assistant's database on the PostgreSQL that `./run.sh cluster` starts (loopback)."""
+    return f"postgresql://{LocalPostgres.ROLE}:{quote(password)}@127.0.0.1:{port}/{LocalPostgres.DATABASE}"
+
+
+def local_redis_url(password: str, port: int) -> str:
+    """The Redis that `./run.sh cluster` starts (loopback)."""
+    return f"redis://:{quote(password)}@127.0.0.1:{port}/0"
+
+
 class LocalPostgres:
     """A PostgreSQL server of this project's own, in DATA_DIR/cluster/postgres: an administrator
     role for setting up, and a ``clinic`` role that owns the ``clinic`` database the assistant
@@ -124,7 +134,7 @@ class LocalPostgres:
 
     @property
     def url(self) -> str:
-        return f"postgresql://{self.ROLE}:{quote(self.password)}@127.0.0.1:{self.port}/{self.DATABASE}"
+        return local_postgres_url(self.password, self.port)
 
     @property
     def admin_url(self) -> str:
@@ -209,7 +219,7 @@ class LocalRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://:{quote(self.password)}@127.0.0.1:{self.port}/0"
+        return local_redis_url(self.password, self.port)
 
     def program(self) -> Program:
         traversable(self.settings.data_dir)

@@ -78,10 +78,13 @@ class RunningAssistant:
     def rest_url(self) -> str:
         return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
 
-    def say(self, sender: str, text: str, timeout: float = 60) -> List[Dict[str, Any]]:
+    def say(self, sender: str, text: str, timeout: float = 60, *,
+            metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        """One REST message (``metadata={"button": True}`` for a button press); the replies."""
+        body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
         request = urllib.request.Request(
             self.rest_url,
-            data=json.dumps({"sender": sender, "message": text}).encode(),
+            data=json.dumps(body).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=timeout) as response:
@@ -144,11 +147,15 @@ class RunningCluster(RunningAssistant):
 
     @property
     def database_url(self) -> str:
-        return f"postgresql://clinic:{self.secret('postgres-clinic')}@127.0.0.1:{self.postgres_port}/clinic"
+        from bot.cluster import local_postgres_url
+
+        return local_postgres_url(self.secret("postgres-clinic"), self.postgres_port)
 
     @property
     def redis_url(self) -> str:
-        return f"redis://:{self.secret('redis')}@127.0.0.1:{self.redis_port}/0"
+        from bot.cluster import local_redis_url
+
+        return local_redis_url(self.secret("redis"), self.redis_port)
 
 
 def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeout: float = 240,

@@ -56,7 +56,7 @@ def widget_config(options: WebOptions) -> dict:
             "text": {"disclaimer": response_text("utter_disclaimer_short")}}
 
 
-def _script_json(value: object) -> str:
+def script_json(value: object) -> str:
     """JSON that is safe inside a <script> element."""
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
@@ -74,7 +74,7 @@ def demo_page(options: WebOptions, nonce: str) -> str:
     return (
         template.replace("{{clinic_name}}", html.escape(options.clinic_name))
         .replace("{{nonce}}", nonce)
-        .replace("{{widget_options}}", _script_json(widget_options))
+        .replace("{{widget_options}}", script_json(widget_options))
     )
 
 

@@ -51,26 +51,15 @@ def staff(running_assistant):
     button = {"button": True}
     for number, text in enumerate(PARAPHRASES):
         sender = f"dash-wifi-{number}-{uuid.uuid4().hex[:6]}"
-        reply = say(running_assistant, sender, text)
+        reply = running_assistant.say(sender, text)
         if any(b.get("payload") == "/feedback_down" for m in reply for b in m.get("buttons") or []):
-            say(running_assistant, sender, "/feedback_down", button)  # answered, but not what they asked
+            running_assistant.say(sender, "/feedback_down", metadata=button)  # answered, but not what they asked
     happy = f"dash-happy-{uuid.uuid4().hex[:6]}"
-    say(running_assistant, happy, "how long does the IM shot last?")
-    say(running_assistant, happy, "/feedback_up", button)
-    say(running_assistant, happy, "is the IV drip painful?")
-    say(running_assistant, happy, "/feedback_down", button)
+    running_assistant.say(happy, "how long does the IM shot last?")
+    running_assistant.say(happy, "/feedback_up", metadata=button)
+    running_assistant.say(happy, "is the IV drip painful?")
+    running_assistant.say(happy, "/feedback_down", metadata=button)
     return username, victim
-
-
-def say(assistant, sender, text, metadata=None):
-    import json
-    import urllib.request
-
-    body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
-    request = urllib.request.Request(assistant.rest_url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
 
 
 @pytest.fixture
@@ -178,7 +167,7 @@ def test_dashboard_charts_clusters_candidates_csv_and_logout(page, running_assis
     assert page.request.get(staff_url(running_assistant, "export/daily.csv")).url.endswith("/staff/login")
 
 
-def test_the_dashboard_is_not_reachable_through_the_patient_widget_server_routes(running_assistant):
+def test_rasas_http_api_stays_off(running_assistant):
     """Rasa's HTTP API stays off: the dashboard reads the database, and Rasa has no /conversations."""
     import urllib.error
     import urllib.request

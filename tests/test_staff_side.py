@@ -5,7 +5,6 @@ socket.io, Telegram and Twilio through their stand-ins): thumbs up / down on an 
 without text - all read back from the real tracker store and records database."""
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 import uuid
@@ -56,11 +55,7 @@ class Conversation:
         first = self.turns == 0
         self.turns += 1
         if self.channel == "rest":
-            request = {"sender": self.sender_id, "message": text, **({"metadata": {"button": True}} if button else {})}
-            status, body = clients.post(self.assistant.rest_url, json.dumps(request).encode(),
-                                        {"Content-Type": "application/json"})
-            assert status == 200, body
-            self.last = json.loads(body)
+            self.last = self.assistant.say(self.sender_id, text, metadata={"button": True} if button else None)
             return [m.get("text", "") for m in self.last]
         if self.channel == "socketio":
             start = len(self.chat.received)

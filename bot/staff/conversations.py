@@ -141,10 +141,8 @@ def stores_for_command_line(settings: Any) -> tuple:
     return PrePingSQLTrackerStore(url=f"sqlite:///{settings.tracker_store_path}"), InMemoryLockStore()
 
 
-def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Callable[[str], None],
-                  log_to: Callable[[], None] = lambda: None) -> int:
-    """`bot purge`: an exit status. ``log_to`` sets up the audit log once every store is made (Rasa's
-    and SQLAlchemy's imports and set-up change the logging configuration)."""
+def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Callable[[str], None]) -> int:
+    """`bot purge`: an exit status. ``say`` gets every line, the audit lines included."""
     from bot.staff.records import get_record_store
     from bot.staff.server import ServerRunning, conversations_lock_path, hold_conversations_lock
 
@@ -165,8 +163,6 @@ def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Cal
             tracker_store, lock_store = stores_for_command_line(settings)
         records = get_record_store(url=settings.records_url)
         cutoff = cutoff_for(days or settings.retention_days)
-        log_to()
-        logger.disabled = False
         if tracker_store is None:
             counts = records.count_before(cutoff=cutoff) if dry_run else records.delete_before(cutoff=cutoff)
             say(f"{'would delete' if dry_run else 'deleted'} {counts['records']} older records and "

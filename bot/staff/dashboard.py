@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import re
 import secrets
 from datetime import date
@@ -26,6 +25,7 @@ from sanic.response import HTTPResponse
 from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, StaffLogin, same_token
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
+from bot.web import script_json
 
 STAFF_ROOT = PROJECT_ROOT / "web" / "staff"
 STATIC = {
@@ -114,10 +114,6 @@ def chart_data(summary: Summary, period: Period) -> Dict[str, Any]:
                      "helpful": [r["helpful"] for r in summary.feedback_topics],
                      "not_helpful": [r["not_helpful"] for r in summary.feedback_topics]},
     }
-
-
-def _script_json(value: Any) -> str:
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def secure_cookies(settings: Settings, request: Request) -> bool:
@@ -219,7 +215,7 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         return _html(render("dashboard.html", user=staff_login.username, csrf_token=staff_login.csrf_token,
                             period=period, query=query, summary=summary, clusters=clusters, candidates=candidates,
                             retention_days=settings.retention_days, tables=TABLES,
-                            chart_json=_script_json(chart_data(summary, period))))
+                            chart_json=script_json(chart_data(summary, period))))
 
     @staff.get("/export/<filename:str>")
     async def export(request: Request, filename: str) -> HTTPResponse:

@@ -83,11 +83,15 @@ def conversation_key(sender_id: str, *, settings: Optional[Settings] = None) -> 
 
 
 def _records_key(settings: Settings) -> str:
-    if settings.records_id_key:
-        return settings.records_id_key
+    return settings.records_id_key or _generated_key(settings.data_dir)
+
+
+@lru_cache(maxsize=8)
+def _generated_key(data_dir) -> str:
+    """Read (or make) DATA_DIR/secrets/records-id.key once per process, not on every turn."""
     from bot import runtime
 
-    return runtime.secret(settings, "records-id")
+    return runtime.secret(Settings(data_dir=data_dir), "records-id")
 
 
 @dataclass(frozen=True)
@@ -247,7 +251,7 @@ def summarize(records: Sequence[TurnRecord], *, period: Period) -> Summary:
     total = len(records)
     outcomes = [{"outcome": kind, "turns": kinds.get(kind, 0),
                  "share": round(kinds.get(kind, 0) / total, 4) if total else 0.0}
-                for kind in ("answer", "comparison", "search", "fallback", "decline", "advice", "crisis")]
+                for kind in KINDS]
     by_topic: Dict[str, Counter] = defaultdict(Counter)
     by_fact: Dict[str, Counter] = defaultdict(Counter)
     for record in records:

@@ -41,8 +41,11 @@ def is_unanswered(turn: Turn, reply: Reply) -> bool:
     kind = REPLY_KINDS.get(reply.kind, reply.kind)
     if kind in ("advice", "crisis") or kind not in KINDS:
         return False
-    low = turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
-    return kind in ("fallback", "decline") or low
+    return kind in ("fallback", "decline") or low_confidence(turn)
+
+
+def low_confidence(turn: Turn) -> bool:
+    return turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
 
 
 def record_reply(turn: Turn, reply: Reply) -> Optional[str]:
@@ -50,11 +53,11 @@ def record_reply(turn: Turn, reply: Reply) -> Optional[str]:
     kind = REPLY_KINDS.get(reply.kind, reply.kind)
     if kind not in KINDS or kind == "crisis":
         return None
-    low = turn.confidence is not None and turn.confidence < get_settings().records_low_confidence
     keep_text = is_unanswered(turn, reply)
     try:
         record = TurnRecord(conversation=conversation_key(turn.sender_id), channel=turn.channel or "unknown",
-                            kind=kind, intent=turn.intent, confidence=turn.confidence, low_confidence=low,
+                            kind=kind, intent=turn.intent, confidence=turn.confidence,
+                            low_confidence=low_confidence(turn),
                             topic=reply.topic, route=reply.routes[0] if len(reply.routes) == 1 else None,
                             facts=tuple(fact.id for fact in reply.facts),
                             question=scrub(turn.text) if keep_text and turn.text else None,
