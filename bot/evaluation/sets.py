@@ -147,10 +147,13 @@ def load_patient_set(part: str, root: Path = EVALUATION_DIR) -> PatientSet:
     return PatientSet(part, tuple(messages), tuple(conversations))
 
 
-def load_crisis_set(part: str, root: Path = EVALUATION_DIR) -> CrisisSet:
+CRISIS_FAMILIES = ("crisis", "crisis2")  # the first independent crisis set, and the second (issue 18)
+
+
+def load_crisis_set(part: str, root: Path = EVALUATION_DIR, *, family: str = "crisis") -> CrisisSet:
     messages: List[CrisisTurn] = []
     conversations: List[Tuple[CrisisTurn, ...]] = []
-    for path in sorted((root / "crisis" / part).glob("*.yml")):
+    for path in sorted((root / family / part).glob("*.yml")):
         m, c = load_crisis_file(path)
         messages += m
         conversations += c
@@ -163,7 +166,7 @@ def check(paths: Sequence[str]) -> int:
     for name in paths:
         path = Path(name)
         try:
-            if "crisis" in path.parts:
+            if any(part in CRISIS_FAMILIES for part in path.parts):
                 messages, conversations = load_crisis_file(path)
                 turns = list(messages) + [t for c in conversations for t in c]
                 counts: Dict[str, int] = {}
