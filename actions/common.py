@@ -86,9 +86,15 @@ def previous_response(tracker: Tracker) -> Optional[Text]:
     return None
 
 
-def send(dispatcher: CollectingDispatcher, reply: Reply) -> List[Dict[Text, Any]]:
+def concern(tracker: Tracker) -> bool:
+    """The crisis layer marked the latest message a concern (bot/crisis/detector.py)."""
+    verdict = tracker.latest_message.get("crisis") or {}
+    return bool(verdict.get("concern")) and not verdict.get("crisis")
+
+
+def send(dispatcher: CollectingDispatcher, reply: Reply, *, concerned: bool = False) -> List[Dict[Text, Any]]:
     """Utter every message of the reply (the disclaimer included) and remember the context."""
-    for message in outgoing(reply):
+    for message in outgoing(reply, concern=concerned):
         dispatcher.utter_message(response=message.response, **message.values)
     events = [SlotSet("rating_offered", True)] if rated(reply) else []
     if reply.topic is None:
@@ -129,4 +135,4 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
         if (previous_response(tracker) == turns.ASK and turns.is_unanswered(turn, reply)
                 and turns.note_followup(sender_id=turn.sender_id, text=turn.text)):
             reply = dataclasses.replace(reply, messages=(Message(turns.NOTED),) + reply.messages)
-        return send(dispatcher, reply)
+        return send(dispatcher, reply, concerned=concern(tracker))

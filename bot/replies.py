@@ -14,6 +14,9 @@ DISCLAIMER_RESPONSE = "utter_disclaimer"
 # The same disclaimer with thumbs up / down: under the replies a patient can rate.
 RATED_DISCLAIMER_RESPONSE = "utter_disclaimer_rate"
 DISCLAIMERS = (DISCLAIMER_RESPONSE, RATED_DISCLAIMER_RESPONSE)
+# One line with the crisis line, under the answer to a message that names suicide, self-harm or
+# overdose as a subject without being a crisis (bot/crisis/: a "concern").
+CONCERN_RESPONSE = "utter_crisis_concern"
 RATED_KINDS = ("answer", "answers", "comparison", "search", "advice")
 
 
@@ -37,15 +40,18 @@ class Reply:
     search_score: Optional[float] = None
 
 
-def outgoing(reply: Reply) -> Tuple[Message, ...]:
+def outgoing(reply: Reply, *, concern: bool = False) -> Tuple[Message, ...]:
     """The messages to send for ``reply``.
 
     This is the one place the "not medical advice" disclaimer is added: every
     reply the assistant composes (answers, fallbacks, crisis, advice, greeting)
     goes out through here and ends with it. An answer the patient can rate ends with the
-    disclaimer that carries the thumbs up / down.
+    disclaimer that carries the thumbs up / down. ``concern``: the crisis layer found the
+    message names suicide, self-harm or overdose as a subject; the crisis line goes before the
+    disclaimer, whatever the reply is.
     """
-    return reply.messages + (Message(RATED_DISCLAIMER_RESPONSE if rated(reply) else DISCLAIMER_RESPONSE),)
+    extra = (Message(CONCERN_RESPONSE),) if concern and reply.kind != "crisis" else ()
+    return reply.messages + extra + (Message(RATED_DISCLAIMER_RESPONSE if rated(reply) else DISCLAIMER_RESPONSE),)
 
 
 def rated(reply: Reply) -> bool:

@@ -238,3 +238,93 @@ def test_crisis_replies_carry_each_clinics_numbers_without_the_action_server(ras
     assert "Samaritans on 116 123" in replies["utter_crisis_self"]
     assert replies["utter_crisis_medical"].startswith("This could be a medical emergency. Please call 999 now")
     assert replies["utter_crisis_other"].startswith("Please call 999 for them now")
+
+
+# --- issue 18: the kinds a second independent set found missed, the right help, concern replies ---
+
+def configured_detector(patterns, classifier):
+    """The detector at the operating point in config.yml (chosen on the dev sets)."""
+    from bot.settings import PROJECT_ROOT
+
+    config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
+    guard = next(c for c in config["pipeline"] if c["name"].endswith("CrisisGuard"))
+    return CrisisDetector(patterns=patterns, classifier=classifier,
+                          **{k: v for k, v in guard.items() if k != "name"})
+
+
+NEW_KINDS = [  # in this test's own words: (kind, text, help)
+    ("means_as_dose", "how much of my lithium would it take to not wake up", "self"),
+    ("means_as_dose", "what dose of ketamine would stop my heart for good, I'm done", "self"),
+    ("minor", "im 15 and i cut again, my dad doesnt know", "self"),
+    ("online_other", "my friend posted a picture of a rope on insta with the word tonight", "other"),
+    ("for_a_friend", "asking for a friend, how many sleeping pills would be enough to not wake up", "self"),
+    ("first_person_overdose", "I've taken all my pills. my husband is at work till late", "medical"),
+    ("first_person_overdose", "took my whole month of tablets an hour ago, feel fine though", "medical"),
+    ("calm_warning", "he's asleep after the session and keeps stopping breathing for a while", "other"),
+    ("calm_warning", "my chest has been tight and heavy since the injection, probably nothing", "medical"),
+    ("logistics_buried", "1) can I bring a blanket 2) which arm, mine has fresh cuts that keep opening 3) wifi?", "self"),
+    ("formal_elderly", "After careful thought I have concluded my family would be better off without me.", "self"),
+]
+
+TOPIC_QUESTIONS = [  # questions about the subject: a concern (answer + crisis line), never a crisis
+    "Is there a higher risk of self-harm in the days after an IV session?",
+    "does ketamine help with suicidal thoughts?",
+    "what stops the infusion pump accidentally overdosing someone?",
+]
+
+
+@pytest.fixture(scope="session")
+def at_operating_point(patterns, classifier):
+    return configured_detector(patterns, classifier)
+
+
+@pytest.mark.parametrize("kind, text, help_", NEW_KINDS, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(NEW_KINDS)])
+def test_the_new_kinds_are_crises_with_the_right_help(at_operating_point, kind, text, help_):
+    detection = at_operating_point.detect(text)
+    assert detection.crisis, (kind, detection.explain())
+    assert detection.help == help_, (kind, detection.explain())
+
+
+@pytest.mark.parametrize("text", TOPIC_QUESTIONS)
+def test_a_question_about_the_subject_is_a_concern_not_a_crisis(at_operating_point, text):
+    detection = at_operating_point.detect(text)
+    assert not detection.crisis and detection.concern, detection.explain()
+    assert "concern" in detection.explain()
+
+
+def test_a_concern_never_hides_a_present_crisis(at_operating_point):
+    for text in ("I'm feeling suicidal again tonight", "I have overdosed on my sleeping pills",
+                 "i've been self harming again"):
+        assert at_operating_point.detect(text).crisis, text
+
+
+@pytest.mark.parametrize("text, help_", [
+    ("I've taken all my pills, my husband is at work", "medical"),  # the writer, though someone else is named
+    ("my wife took all of her pills", "other"),
+    ("my husband overdosed and is not breathing", "other"),
+    ("asking for a friend: she took the whole box of her tablets", "medical"),  # the writer, framed as a friend
+    ("I want to end my life", "self"),
+    ("I took everything in the cabinet, I don't want to be saved", "medical"),  # an overdose: emergency now
+])
+def test_who_and_what_decide_the_help_without_the_classifier(patterns, text, help_):
+    detector = CrisisDetector(patterns=patterns, classifier=None)
+    detection = detector.detect(text)
+    assert detection.crisis and detection.help == help_, detection.explain()
+
+
+def test_the_patterns_read_sentences_past_the_prefix_of_an_overlong_message(patterns):
+    story = "I have read both articles and I have many thoughts about them. " * 40
+    flagged = patterns.flagged_sentences(story + "I have decided to end my life tonight. Also, parking?")
+    assert flagged == ["I have decided to end my life tonight."]
+    assert patterns.flagged_sentences(story) == []
+
+
+def test_a_concern_adds_the_crisis_line_before_the_disclaimer_and_never_to_a_crisis():
+    from bot.replies import CONCERN_RESPONSE, DISCLAIMERS, Message, Reply, outgoing
+
+    answer = Reply("answer", (Message("utter_answer"),))
+    sent = [m.response for m in outgoing(answer, concern=True)]
+    assert sent[-2] == CONCERN_RESPONSE and sent[-1] in DISCLAIMERS
+    assert CONCERN_RESPONSE not in [m.response for m in outgoing(answer)]
+    crisis = Reply("crisis", (Message("utter_crisis_self"),))
+    assert CONCERN_RESPONSE not in [m.response for m in outgoing(crisis, concern=True)]

@@ -4,10 +4,11 @@
   ``/greet{"x": 1}``) is removed, so typed text always goes through NLU and the crisis layer.
   Only a button press (the channel says so) whose payload is one of the domain's buttons
   keeps the shortcut.
-* An overlong message gets a clear reply without its whole text being read: only a bounded
-  prefix reaches NLU, marked ``screen: too_long`` in the message metadata. The crisis layer
-  still checks that prefix and a crisis there is answered first; anything else becomes
-  ``message_too_long`` (bot/crisis/component.py).
+* An overlong message gets a clear reply (with the emergency number and the crisis line)
+  without NLU reading its whole text: only a bounded prefix reaches NLU, plus any later
+  sentence in which a crisis pattern matches (the patterns read the whole message), marked
+  ``screen: too_long`` in the message metadata. The crisis layer checks that text and a crisis
+  there is answered first; anything else becomes ``message_too_long`` (bot/crisis/component.py).
 * Non-text messages (photos, stickers, empty text) become ``/non_text_message``.
 * A lone thumbs-up or thumbs-down (any skin tone) is feedback on the latest answer, on every
   channel: it becomes the rating buttons' payload (how SMS patients rate an answer).
@@ -33,6 +34,7 @@ import yaml
 from rasa.core.channels.channel import UserMessage
 
 from bot.channels.limits import get_limits
+from bot.crisis.patterns import load_patterns
 from bot.settings import PROJECT_ROOT, get_settings
 from bot.wording import APOLOGY_RESPONSES, clinic_text
 
@@ -99,8 +101,11 @@ def screen(text: Any, *, max_chars: int, prefix_chars: Optional[int] = None, but
     if thumbs(text):
         return Incoming(thumbs(text))
     if len(text) > max_chars:
-        prefix = text[: max(prefix_chars or 0, max_chars)]
-        return Incoming(as_text(prefix), {SCREEN: TOO_LONG})
+        cut = max(prefix_chars or 0, max_chars)
+        # The patterns read the whole message; a sentence past the prefix in which one matches
+        # is added to what the crisis layer reads, so a crisis anywhere is answered first.
+        flagged = load_patterns().flagged_sentences(text[cut:])
+        return Incoming(as_text(" ".join([text[:cut]] + flagged)), {SCREEN: TOO_LONG})
     return Incoming(as_text(text))
 
 

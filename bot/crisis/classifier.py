@@ -30,6 +30,9 @@ LABELS = ("none", "self", "medical", "other")
 class Score:
     crisis: float  # P(any crisis) = 1 - P(none)
     help: str  # the most likely kind of help
+    medical: float = 0.0  # P(the writer's own medical emergency)
+    self_: float = 0.0  # P(suicidal thoughts or self-harm of the writer)
+    other: float = 0.0  # P(someone else in danger)
 
 
 def training_examples(directory: Path = TRAINING_DIR) -> List[Tuple[str, str]]:
@@ -89,7 +92,8 @@ class CrisisClassifier:
             probabilities = [row[i] for i in self._columns]
             crisis = 1.0 - probabilities[0]
             best = max(range(1, len(LABELS)), key=lambda i: probabilities[i])
-            result.append(Score(round(float(crisis), 4), LABELS[best]))
+            result.append(Score(round(float(crisis), 4), LABELS[best], medical=round(float(probabilities[2]), 4),
+                                self_=round(float(probabilities[1]), 4), other=round(float(probabilities[3]), 4)))
         return result
 
     def save(self, path: Path) -> None:

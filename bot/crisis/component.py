@@ -73,7 +73,7 @@ class CrisisGuard(GraphComponent):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
         return {"threshold": 0.6, "sentence_threshold": 0.85, "sentence_support": 0.45, "context_threshold": 0.15,
-                "concern": 0.3, "context_turns": 2}
+                "concern": 0.3, "context_turns": 2, "topic_threshold": 0.3}
 
     def __init__(self, config: Dict[Text, Any], model_storage: ModelStorage, resource: Resource,
                  classifier: Optional[CrisisClassifier] = None) -> None:
@@ -89,6 +89,7 @@ class CrisisGuard(GraphComponent):
             context_threshold=float(self._config["context_threshold"]),
             concern=float(self._config["concern"]),
             context_turns=int(self._config["context_turns"]),
+            topic_threshold=float(self._config["topic_threshold"]),
         )
 
     @classmethod

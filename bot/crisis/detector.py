@@ -5,6 +5,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Dict, List, Optional, Sequence
 
 from bot.crisis.classifier import CrisisClassifier, Score
+from bot.crisis.help import choose_help
 from bot.crisis.patterns import HELP_ORDER, PatternSet, normalise
 
 HELP_INTENTS = {"self": "crisis_self", "medical": "crisis_medical", "other": "crisis_other"}
@@ -25,6 +26,9 @@ class Detection:
     sentence: Optional[int] = None  # 0 = the whole message, n = its n-th sentence
     recent: float = 0.0  # the strongest risk in the previous turns that count
     resolved: Optional[str] = None  # the message says help has arrived (pattern id)
+    # Not a crisis, but the message names suicide, self-harm or overdose as a subject: its answer
+    # carries one line with the crisis line (pattern id of the topic word).
+    concern: Optional[str] = None
 
     @property
     def intent(self) -> Optional[str]:
@@ -45,8 +49,10 @@ class Detection:
         where = "" if not self.sentence else f" in sentence {self.sentence}"
         if not self.crisis:
             context = f"; recent risk {self.recent:.2f}" if self.recent else ""
+            concern = (f"; concern: the topic word {self.concern} without the classifier's support"
+                       f" (the answer carries the crisis line)" if self.concern else "")
             return (f"no crisis: no pattern matched, classifier {self.score:.2f} < {self.threshold:.2f}"
-                    f"{context}")
+                    f"{context}{concern}")
         if self.detector == "pattern":
             return f"{self.help}: pattern {self.pattern} ({self.category}){where}; classifier {self.score:.2f}"
         if self.detector == "classifier":
@@ -70,11 +76,16 @@ class CrisisDetector:
     they are clear questions about the treatment with a classifier score below
     ``context_threshold``. A turn saying help has arrived releases it. And two turns in a row
     at ``concern`` or more trigger, for a crisis that emerges slowly.
+
+    A topic word ("suicide", "overdose", "self-harm": patterns marked ``topic``) is also how
+    people ask *about* the subject; it triggers with a classifier score of ``topic_threshold`` or
+    more, and otherwise marks the message as a ``concern``: answered, with the crisis line.
+    Which help a crisis needs is decided from who and what (``bot/crisis/help.py``).
     """
 
     def __init__(self, *, patterns: PatternSet, classifier: Optional[CrisisClassifier], threshold: float = 0.6,
                  sentence_threshold: float = 0.85, sentence_support: float = 0.45, context_threshold: float = 0.15,
-                 concern: float = 0.3, context_turns: int = 2) -> None:
+                 concern: float = 0.3, context_turns: int = 2, topic_threshold: float = 0.3) -> None:
         self.patterns = patterns
         self.classifier = classifier
         self.threshold = threshold
@@ -83,6 +94,7 @@ class CrisisDetector:
         self.context_threshold = context_threshold
         self.concern = concern
         self.context_turns = context_turns
+        self.topic_threshold = topic_threshold
 
     def detect(self, text: str, *, sentences: Sequence[str] = ()) -> Detection:
         units = [text] + [s for s in sentences if s.strip() and s.strip() != text.strip()]
@@ -94,19 +106,31 @@ class CrisisDetector:
                 hits.append((hit, index))
         scores: List[Score] = self.classifier.scores(units) if self.classifier is not None else []
         score = max((s.crisis for s in scores), default=0.0)
-        if hits:
-            hit, index = min(hits, key=lambda h: HELP_ORDER.index(h[0].help))
-            return Detection(True, hit.help, "pattern", hit.rule.id, hit.rule.category, score, self.threshold, index,
+        best = max(scores, key=lambda s: s.crisis) if scores else None
+        strong = [(hit, index) for hit, index in hits if not hit.rule.topic]
+        topic = [(hit, index) for hit, index in hits if hit.rule.topic]
+        # A topic word ("suicide", "overdose", "self-harm") confirmed by the classifier counts as
+        # a pattern match; without a classifier (a model without one) it always does.
+        if topic and (self.classifier is None or score >= self.topic_threshold):
+            strong += topic
+        if strong:
+            hit, index = min(strong, key=lambda h: HELP_ORDER.index(h[0].help))
+            help_ = choose_help(normalised[0], [h for h, _ in strong], best, self.patterns)
+            return Detection(True, help_, "pattern", hit.rule.id, hit.rule.category, score, self.threshold, index,
                              resolved=resolved)
         if not resolved and scores:  # a message saying help has arrived is a new crisis only if a pattern says so
             whole = scores[0]
             if whole.crisis >= self.threshold:
-                return Detection(True, whole.help, "classifier", None, None, score, self.threshold, 0)
+                return Detection(True, choose_help(normalised[0], [], whole, self.patterns), "classifier", None, None,
+                                 score, self.threshold, 0)
             if whole.crisis >= self.sentence_support:
                 for index, found in enumerate(scores[1:], start=1):
                     if found.crisis >= self.sentence_threshold:
-                        return Detection(True, found.help, "classifier", None, None, score, self.sentence_threshold, index)
-        return Detection(False, None, None, None, None, score, self.threshold, None, resolved=resolved)
+                        return Detection(True, choose_help(normalised[0], [], found, self.patterns), "classifier",
+                                         None, None, score, self.sentence_threshold, index)
+        concern = topic[0][0].rule.id if topic else None
+        return Detection(False, None, None, None, None, score, self.threshold, None, resolved=resolved,
+                         concern=concern)
 
     def in_context(self, detection: Detection, previous: Sequence[Optional[Detection]], *,
                    clear_question: bool = False) -> Detection:

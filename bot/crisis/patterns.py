@@ -15,6 +15,7 @@ HELP_ORDER = ("other", "medical", "self")  # when several match, the first of th
 
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'", "\u00b4": "'", "\u201c": '"', "\u201d": '"'})
 _REPEATS = re.compile(r"([a-z])\1{2,}")
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
 
 
 def normalise(text: str) -> str:
@@ -32,6 +33,9 @@ class Rule:
     pattern: Pattern[str]
     reason: str
     subject_matters: bool = False
+    # A word that names the subject ("suicide", "overdose", "self-harm"): also used to ask *about*
+    # it, so alone it triggers only with the classifier's support; otherwise it is a concern.
+    topic: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +55,7 @@ class PatternSet:
         for category, block in data["categories"].items():
             for item in block["patterns"]:
                 rules.append(Rule(item["id"], category, block["help"], re.compile(item["pattern"]), item["reason"],
-                                  bool(block.get("subject_matters", False))))
+                                  bool(block.get("subject_matters", False)), bool(item.get("topic", False))))
         ids = [r.id for r in rules]
         if len(ids) != len(set(ids)):
             raise ValueError(f"{path}: pattern ids must be unique")
@@ -64,6 +68,8 @@ class PatternSet:
         )
         self._third = re.compile(data["third_person_subject"])
         self._first = re.compile(data["first_person_subject"])
+        self._first_danger = re.compile(data["first_person_danger"])
+        self._proxy = re.compile(data["proxy_framing"])
 
     def blank_exclusions(self, text: str) -> str:
         """``text`` (normalised) with every harmless phrase replaced by spaces of the same length."""
@@ -94,6 +100,27 @@ class PatternSet:
                 help_ = "other"
             hits.append(PatternHit(rule, help_, found.span()))
         return sorted(hits, key=lambda h: HELP_ORDER.index(h.help))
+
+    def writer_in_danger(self, text: str) -> bool:
+        """The writer says they took something or are in danger themselves ("I've taken all my
+        pills", "I can't breathe"): the help is for them, whoever else the message names."""
+        return self._first_danger.search(text) is not None
+
+    def flagged_sentences(self, text: str, *, limit: int = 3, max_chars: int = 300) -> List[str]:
+        """Up to ``limit`` sentences of ``text`` (raw) in which a pattern matches, each cut to
+        ``max_chars``: how a crisis deep inside an overlong message still reaches the crisis layer
+        when only a prefix of the message is read."""
+        found = []
+        for sentence in _SENTENCES.split(text):
+            if sentence.strip() and self.match(self.blank_exclusions(normalise(sentence))):
+                found.append(sentence.strip()[:max_chars])
+                if len(found) >= limit:
+                    break
+        return found
+
+    def proxy_framing(self, text: str) -> bool:
+        """The message frames the writer's own danger as someone else's ("asking for a friend")."""
+        return self._proxy.search(text) is not None
 
     def says_resolved(self, text: str) -> Optional[str]:
         """The id of the first 'help has arrived / danger over' pattern in ``text`` (normalised)."""

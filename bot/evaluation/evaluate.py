@@ -155,6 +155,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
     failures: List[Dict[str, object]] = []
     parts = ("dev",) if dev_only else PARTS
     crisis: Dict[str, object] = {}
+    crisis2: Dict[str, object] = {}
     patients: Dict[str, object] = {}
     staff: Dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log", extra_env=NO_RATE_LIMITS) as assistant:
@@ -165,13 +166,16 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
         for part in parts:
             verdicts = run_crisis_set(load_crisis_set(part), say=say, scorer=scorer, prefix=f"crisis-{part}")
             crisis[part] = crisis_metrics(verdicts, with_texts=part == "dev")
+            verdicts = run_crisis_set(load_crisis_set(part, family="crisis2"), say=say, scorer=scorer,
+                                      prefix=f"crisis2-{part}")
+            crisis2[part] = crisis_metrics(verdicts, with_texts=part == "dev")
             answers = run_patient_set(load_patient_set(part), say=say, scorer=scorer, figures=figures,
                                       prefix=f"patients-{part}")
             patients[part] = patient_metrics(answers, with_texts=part == "dev")
             requests = run_staff_set(load_staff_set(part), say=say, scorer=scorer, prefix=f"staff-{part}")
             staff[part] = staff_metrics(requests, with_texts=part == "dev")
         if dev_only:
-            result = {"crisis": crisis, "patients": patients, "staff": staff}
+            result = {"crisis": crisis, "crisis2": crisis2, "patients": patients, "staff": staff}
             (out / "evaluation-dev.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
             return result
         for number, item in enumerate(dataset.questions):
@@ -201,6 +205,7 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
         "baselines": {name: baseline_old_set(dataset.questions, ranker) for name, ranker in rankers.items()},
         "failures": failures,
         "crisis": crisis,
+        "crisis2": crisis2,
         "patients": patients,
         "staff": staff,
     }

@@ -27,6 +27,7 @@ RESPONSE_KINDS = {
     "utter_thanks": "smalltalk",
     "utter_iamabot": "smalltalk",
     "utter_capabilities": "smalltalk",
+    "utter_crisis_concern": "concern",
 }
 NEEDS_DISCLAIMER = {"answer", "compare", "crisis", "fallback", "advice", "greeting"}
 
