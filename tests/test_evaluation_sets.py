@@ -19,6 +19,8 @@ from bot.evaluation.sets import (
 )
 
 MESSAGE_CRISIS_CATEGORIES = [c for c in CRISIS_CATEGORIES if c not in ("emerging", "mid_conversation")]
+FIRST_SET_CATEGORIES = ("indirect", "explicit_slang", "self_harm", "overdose", "other_person", "medical_warning",
+                        "buried", "emerging", "mid_conversation")
 
 
 def _words(text: str) -> frozenset:
@@ -32,7 +34,8 @@ def training():
 
 
 def _evaluation_texts(part):
-    return [t.text for t in load_patient_set(part).turns] + [t.text for t in load_crisis_set(part).turns]
+    return ([t.text for t in load_patient_set(part).turns] + [t.text for t in load_crisis_set(part).turns]
+            + [t.text for t in load_crisis_set(part, family="crisis2").turns])
 
 
 @pytest.mark.parametrize("part", PARTS)
@@ -90,7 +93,7 @@ def test_the_crisis_sets_cover_every_category(part):
     crisis = load_crisis_set(part)
     turns = crisis.turns
     per_category = Counter(t.category for t in turns if t.expect == "crisis")
-    for category in MESSAGE_CRISIS_CATEGORIES + ["emerging", "mid_conversation"]:
+    for category in FIRST_SET_CATEGORIES:
         assert per_category[category] >= (10 if part == "dev" else 20), category
     assert Counter(t.help for t in turns if t.expect == "crisis").keys() == {"self", "medical", "other"}
     ordinary = Counter(t.category for t in turns if t.expect == "ordinary")
@@ -103,3 +106,23 @@ def test_the_crisis_sets_together_are_big_enough():
     per_category = Counter(t.category for t in turns if t.expect == "crisis")
     assert sum(per_category.values()) >= 250 and min(per_category.values()) >= 25
     assert sum(t.expect == "ordinary" for t in turns) >= 400
+
+
+ROUND_TWO_CRISIS = ("formal_elderly", "means_as_dose", "minor", "online_other", "for_a_friend",
+                    "first_person_overdose", "calm_warning", "logistics_buried", "explicit_slang", "self_harm",
+                    "other_person", "emerging", "mid_conversation")
+
+
+def test_the_second_crisis_set_is_as_big_as_issue_18_asks():
+    """At least 320 crisis messages, at least 30 per category, and 500 ordinary messages incl.
+    questions about the subject and personal medical questions - in dev and locked parts."""
+    turns = [t for part in PARTS for t in load_crisis_set(part, family="crisis2").turns]
+    per_category = Counter(t.category for t in turns if t.expect == "crisis")
+    assert sum(per_category.values()) >= 320
+    for category in ROUND_TWO_CRISIS:
+        assert per_category[category] >= 30, category
+    ordinary = Counter(t.category for t in turns if t.expect == "ordinary" and t.category not in ("emerging", "mid_conversation"))
+    assert sum(ordinary.values()) >= 500
+    assert ordinary["topic_question"] >= 60 and ordinary["personal_medical"] >= 60
+    for part in PARTS:
+        assert load_crisis_set(part, family="crisis2").turns, part
