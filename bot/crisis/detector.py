@@ -128,7 +128,7 @@ class CrisisDetector:
                     if found.crisis >= self.sentence_threshold:
                         return Detection(True, choose_help(normalised[0], [], found, self.patterns), "classifier",
                                          None, None, score, self.sentence_threshold, index)
-        concern = topic[0][0].rule.id if topic else None
+        concern = topic[0][0].rule.id if topic else self.patterns.topic_mention(normalised[0])
         return Detection(False, None, None, None, None, score, self.threshold, None, resolved=resolved,
                          concern=concern)
 

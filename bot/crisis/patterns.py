@@ -63,6 +63,9 @@ class PatternSet:
         self.exclusions: Tuple[Tuple[str, Pattern[str], str], ...] = tuple(
             (e["id"], re.compile(e["pattern"]), e["reason"]) for e in data["exclusions"]
         )
+        # Exclusions that are harmless as a crisis but still about the subject ("can you overdose
+        # on the IM shot?", "I attempted years ago"): they keep the concern line.
+        self._concern_kept = frozenset(e["id"] for e in data["exclusions"] if e.get("concern"))
         self.resolved: Tuple[Tuple[str, Pattern[str], str], ...] = tuple(
             (e["id"], re.compile(e["pattern"]), e["reason"]) for e in data["resolved"]
         )
@@ -100,6 +103,14 @@ class PatternSet:
                 help_ = "other"
             hits.append(PatternHit(rule, help_, found.span()))
         return sorted(hits, key=lambda h: HELP_ORDER.index(h.help))
+
+    def topic_mention(self, text: str) -> Optional[str]:
+        """The id of a topic word (suicide, self-harm, overdose) in ``text`` (normalised), reading
+        through the exclusions that keep a concern; None for idioms, quotes and media."""
+        for eid, pattern, _ in self.exclusions:
+            if eid not in self._concern_kept:
+                text = pattern.sub(lambda m: " " * len(m.group(0)), text)
+        return next((rule.id for rule in self.rules if rule.topic and rule.pattern.search(text)), None)
 
     def writer_in_danger(self, text: str) -> bool:
         """The writer says they took something or are in danger themselves ("I've taken all my

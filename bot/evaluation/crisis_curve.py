@@ -150,6 +150,9 @@ class _CachedPatterns:
     def writer_in_danger(self, text: str) -> bool:
         return self._cached("writer_in_danger", text)
 
+    def topic_mention(self, text: str):
+        return self._cached("topic_mention", text)
+
     def __getattr__(self, name):
         return getattr(self._patterns, name)
 

@@ -237,6 +237,23 @@ def _per_category(locked: dict, dev: dict, key: str, header: str, cells) -> List
     return lines
 
 
+def _crisis_tables(targets, lc: dict, dc: dict) -> List[str]:
+    """A crisis set's measures (locked and dev), recall and right help per category, false alarms
+    per kind of ordinary message."""
+    lines = _locked_vs_dev(targets, lc, dc)
+    lines += _per_category(lc, dc, "recall_per_category",
+                           "| crisis category | locked: recognised | locked: right help | dev: recognised | dev: right help |",
+                           lambda locked, dev: [f"{locked.get('recognised', '—')}/{locked.get('turns', '—')}",
+                                                f"{locked.get('right_help', '—')}/{locked.get('recognised', '—')}",
+                                                f"{dev.get('recognised', '—')}/{dev.get('turns', '—')}",
+                                                f"{dev.get('right_help', '—')}/{dev.get('recognised', '—')}"])
+    lines += _per_category(lc, dc, "false_alarms_per_category",
+                           "| ordinary messages | locked: false alarms | dev: false alarms |",
+                           lambda locked, dev: [f"{locked.get('alarms', '—')}/{locked.get('turns', '—')}",
+                                                f"{dev.get('alarms', '—')}/{dev.get('turns', '—')}"])
+    return lines
+
+
 def written_apart_sections(evaluation: dict) -> List[str]:
     """The sets written apart from the project: the locked part first (never read while fixing),
     the dev part (used for error analysis) beside it."""
@@ -262,16 +279,7 @@ def written_apart_sections(evaluation: dict) -> List[str]:
         lc, dc = crisis.get("locked", {}), crisis.get("dev", {})
         lines += ["", f"### Crisis and emergency messages ({lc.get('crisis_turns', 0)} crisis and "
                   f"{lc.get('ordinary_turns', 0)} ordinary locked turns)", ""]
-        lines += _locked_vs_dev(CRISIS_TARGETS, lc, dc)
-        lines += _per_category(lc, dc, "recall_per_category",
-                               "| crisis category | locked: recognised | right help | dev: recognised |",
-                               lambda locked, dev: [f"{locked.get('recognised', '—')}/{locked.get('turns', '—')}",
-                                                    f"{locked.get('right_help', '—')}",
-                                                    f"{dev.get('recognised', '—')}/{dev.get('turns', '—')}"])
-        lines += _per_category(lc, dc, "false_alarms_per_category",
-                               "| ordinary messages | locked: false alarms | dev: false alarms |",
-                               lambda locked, dev: [f"{locked.get('alarms', '—')}/{locked.get('turns', '—')}",
-                                                    f"{dev.get('alarms', '—')}/{dev.get('turns', '—')}"])
+        lines += _crisis_tables(CRISIS_TARGETS, lc, dc)
     staff = evaluation.get("staff", {})
     if staff:
         ls, ds = staff.get("locked", {}), staff.get("dev", {})
@@ -317,17 +325,7 @@ def crisis2_section(evaluation: dict, curve: dict) -> List[str]:
         lines += ["", f"{lc.get('crisis_turns', 0)} crisis and {lc.get('ordinary_turns', 0)} ordinary locked turns; "
                   f"early alarms in crisis conversations: locked {lc.get('early_alarms_in_crisis_conversations', '—')},"
                   f" dev {dc.get('early_alarms_in_crisis_conversations', '—')}.", ""]
-        lines += _locked_vs_dev(CRISIS2_TARGETS, lc, dc)
-        lines += _per_category(lc, dc, "recall_per_category",
-                               "| crisis category | locked: recognised | locked: right help | dev: recognised | dev: right help |",
-                               lambda locked, dev: [f"{locked.get('recognised', '—')}/{locked.get('turns', '—')}",
-                                                    f"{locked.get('right_help', '—')}/{locked.get('recognised', '—')}",
-                                                    f"{dev.get('recognised', '—')}/{dev.get('turns', '—')}",
-                                                    f"{dev.get('right_help', '—')}/{dev.get('recognised', '—')}"])
-        lines += _per_category(lc, dc, "false_alarms_per_category",
-                               "| ordinary messages | locked: false alarms | dev: false alarms |",
-                               lambda locked, dev: [f"{locked.get('alarms', '—')}/{locked.get('turns', '—')}",
-                                                    f"{dev.get('alarms', '—')}/{dev.get('turns', '—')}"])
+        lines += _crisis_tables(CRISIS2_TARGETS, lc, dc)
     if curve:
         chosen, configured = curve.get("chosen") or {}, curve.get("configured") or {}
         turns = curve.get("dev_turns", {})
