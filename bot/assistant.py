@@ -5,6 +5,8 @@ so what staff see explained is exactly what patients get.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Optional, Sequence, Tuple
@@ -286,26 +288,36 @@ class Assistant:
 
     # -- safety ------------------------------------------------------------------------
     def personal_advice(self, *, text: str, route: Optional[str]) -> Reply:
-        """No individual advice: refer to the clinician, plus general facts when we have them."""
-        messages = [Message("utter_personal_advice")]
+        """No individual advice: the referral stands alone. When the message also asks a general
+        question the knowledge base answers, that answer comes first, framed as general
+        information - never a fact about safety, suitability or effectiveness, which would read as
+        an answer to the personal question (``reassures``)."""
+        referral = Message("utter_personal_advice")
         hit = self.index.best(text, min_score=self.settings.search_min_score, route=route)
-        facts: Tuple[FactRecord, ...] = ()
-        if hit is not None:
-            units = self._units([hit.fact] + list(self.kb.facts(topic=hit.fact.topic)), 1)
-            facts = self._flat(units)
-            messages.append(
-                Message("utter_kb_general", {"answer": self._text(units), "sources": self._sources(facts)})
-            )
-        return Reply(
-            "advice",
-            tuple(messages),
-            topic=hit.fact.topic if hit else None,
-            facts=facts,
-            search_score=hit.score if hit else None,
-        )
+        if hit is None or reassures(hit.fact):
+            return Reply("advice", (referral,))
+        candidates = [f for f in [hit.fact] + list(self.kb.facts(topic=hit.fact.topic)) if not reassures(f)]
+        units = self._units(candidates, 1)
+        facts = self._flat(units)
+        general = Message("utter_kb_general", {"answer": self._text(units), "sources": self._sources(facts)})
+        return Reply("advice", (general, referral), topic=hit.fact.topic, facts=facts, search_score=hit.score)
 
     def greeting(self) -> Reply:
         return Reply("greeting", (Message("utter_greet"),))
+
+
+# Topics whose facts say whether the treatment is safe, suitable or effective: after "I can't give
+# advice about your own treatment" any of them reads as the answer to the personal question
+# (a patient on lithium told "ketamine has a long safety record"), so none follows a referral.
+REASSURING_TOPICS = frozenset({"safety", "effectiveness", "conditions", "depression", "choosing", "pain", "dosing",
+                               "side_effects"})
+_REASSURING_WORDS = re.compile(r"\b(safe|safer|safely|safety|suitable|suits?|effective|effectiveness|works?|"
+                               r"helps?|recommended|risks?|well tolerated|tolerated|approved)\b", re.I)
+
+
+def reassures(fact: FactRecord) -> bool:
+    """A fact that could read as a verdict on the patient's own treatment."""
+    return fact.topic in REASSURING_TOPICS or _REASSURING_WORDS.search(fact.text) is not None
 
 
 def combine(replies: Sequence[Reply]) -> Reply:

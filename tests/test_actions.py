@@ -138,25 +138,43 @@ def test_out_of_scope_says_so_and_offers_topics(assistant, dispatcher, domain_di
     assert all(b["payload"].startswith("/ask_") for b in messages[0]["buttons"])
 
 
-@pytest.mark.parametrize(
-    "text, general",
-    [
-        ("should I increase my dose", "dose"),
-        ("what dose should I have", None),
-        ("I have high blood pressure, can I have it", "blood pressure"),
-        ("I'm pregnant, can I have ketamine", None),
-    ],
-)
-def test_personal_advice_refers_to_the_clinician(assistant, dispatcher, domain_dict, render, text, general):
+REASSURANCE = re.compile(r"\b(safe|safer|safety|suitable|suits?|effective|works?|helps?|recommended|risks?|"
+                         r"tolerated|regarded|record)\b", re.I)
+
+
+@pytest.mark.parametrize("text", [
+    "should I increase my dose",
+    "what dose should I have",
+    "I have high blood pressure, can I have it",
+    "I'm pregnant, can I have ketamine",
+    "I'm on lithium, is ketamine safe for me?",
+    "I had an opioid addiction years ago, is it ok for me to have it?",
+    "I've had psychosis in the past, would the IV suit me?",
+    "my 16 year old is on an antidepressant, is it safe for him?",
+    "I have a heart stent, is IM ok for me?",
+])
+def test_a_personal_advice_referral_stands_alone(assistant, dispatcher, domain_dict, render, text):
+    """No sentence about safety, suitability or effectiveness follows "I can't give advice about your
+    own treatment": it would read as the answer to the personal question."""
     run(ActionPersonalAdvice(assistant), dispatcher, make_tracker(text=text, intent="personal_advice"), domain_dict)
-    messages = [m["text"] for m in render(dispatcher.messages)]
-    assert dispatcher.messages[0]["response"] == "utter_personal_advice"
-    assert "clinician" in messages[0]
-    if general:
-        assert dispatcher.messages[1]["response"] == "utter_kb_general"
-        assert general in messages[1] and "Source:" in messages[1]
-    else:
-        assert [m["response"] for m in dispatcher.messages] == ["utter_personal_advice", "utter_disclaimer_rate"]  # advice can be rated
+    messages = render(dispatcher.messages)
+    responses = [m["response"] for m in dispatcher.messages]
+    assert "utter_personal_advice" in responses and "clinician" in messages[responses.index("utter_personal_advice")]["text"]
+    assert responses[-1] == "utter_disclaimer_rate"  # advice can be rated
+    for message in messages[:-1]:
+        if message is not messages[responses.index("utter_personal_advice")]:
+            assert not REASSURANCE.search(message["text"]), message["text"]
+
+
+def test_a_general_question_beside_a_personal_one_is_answered_first_as_general_information(
+        assistant, dispatcher, domain_dict, render):
+    text = "I'm on sertraline. Separately, in general how long does an IV infusion session take?"
+    run(ActionPersonalAdvice(assistant), dispatcher, make_tracker(text=text, intent="personal_advice"), domain_dict)
+    messages = render(dispatcher.messages)
+    responses = [m["response"] for m in dispatcher.messages]
+    assert responses == ["utter_kb_general", "utter_personal_advice", "utter_disclaimer_rate"], responses
+    assert messages[0]["text"].startswith("In general terms:") and "Source:" in messages[0]["text"]
+    assert "minute" in messages[0]["text"] and not REASSURANCE.search(messages[0]["text"])
 
 
 def test_greeting_offers_topics_and_the_disclaimer(assistant, dispatcher, domain_dict, render):
