@@ -199,7 +199,26 @@ class Assistant:
     def answer_ask(self, ask: Ask) -> Reply:
         if ask.route:
             return self.answer(topic=ask.topic, route=ask.route, question=ask.text)
+        if ask.topic == OVERVIEW_TOPIC and all(t in self.topic_ids() for t, _ in OVERVIEW_ASPECTS):
+            return self.overview()
         return self.compare(topic=ask.topic, lead=ask.lead, question=ask.text)
+
+    def overview(self) -> Reply:
+        """"What's the difference between IV and IM?": the way in, then onset, intensity, control,
+        duration and absorption side by side (one fact per route and aspect, both sides of a
+        disagreement between the articles), with the sources; laid out per channel by the domain."""
+        verdicts = [[v] for v in self.kb.facts(topic=OVERVIEW_TOPIC, kind=VERDICT)][:1]
+        values: dict = {"summary": self._text(verdicts)}
+        used: List[FactRecord] = list(self._flat(verdicts))
+        for topic, slot in OVERVIEW_ASPECTS:
+            facts = self.kb.facts(topic=topic)
+            for route in ROUTES:
+                units = self._units([f for f in facts if f.routes == (route,)], 1)
+                values[f"{slot}_{route}"] = self._text(units)
+                used += self._flat(units)
+        values["sources"] = self._sources(used)
+        return Reply("comparison", (Message("utter_kb_overview", values),), topic=OVERVIEW_TOPIC, routes=ROUTES,
+                     facts=tuple(dict.fromkeys(used)))
 
     def _relevant_first(self, facts: Sequence[FactRecord], question: str) -> List[FactRecord]:
         """The facts the question's words point to first (best match first), then the rest in
@@ -305,6 +324,12 @@ class Assistant:
     def greeting(self) -> Reply:
         return Reply("greeting", (Message("utter_greet"),))
 
+
+# "What's the difference between IV and IM?" (the routes topic, both routes) gets the overview:
+# these topics side by side, each under its slot name in the domain's utter_kb_overview.
+OVERVIEW_TOPIC = "routes"
+OVERVIEW_ASPECTS = (("onset", "onset"), ("experience", "intensity"), ("control", "control"),
+                    ("duration", "duration"), ("absorption", "absorption"))
 
 # Topics whose facts say whether the treatment is safe, suitable or effective: after "I can't give
 # advice about your own treatment" any of them reads as the answer to the personal question

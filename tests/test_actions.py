@@ -12,6 +12,7 @@ from tests.clients import run_async
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
 from actions.safety import ActionPersonalAdvice
+from bot.assistant import OVERVIEW_TOPIC
 from tests.conftest import make_tracker
 
 TOPICS = [
@@ -52,7 +53,7 @@ def test_answer_for_one_route(assistant, dispatcher, domain_dict, render, topic,
     assert all(route in f.routes for f in used) and not any(f.routes == (other,) for f in used)
 
 
-@pytest.mark.parametrize("topic", TOPICS)
+@pytest.mark.parametrize("topic", [t for t in TOPICS if t != OVERVIEW_TOPIC])  # routes: the overview, below
 def test_comparison_shows_both_routes(assistant, dispatcher, domain_dict, render, topic):
     tracker = make_tracker(text="which is better?", intent=f"ask_{topic}")
     events = run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
@@ -215,3 +216,16 @@ def test_a_broken_knowledge_base_still_answers_with_the_fallback(kb, nlp, dispat
     broken = Assistant(knowledge_base=missing, settings=get_settings(), nlp_loader=lambda: nlp)
     run(ActionAnswerQuestion(broken), dispatcher, make_tracker(text="which is faster", intent="ask_onset"), domain_dict)
     assert [m["response"] for m in dispatcher.messages] == ["utter_fallback", "utter_disclaimer"]
+
+
+def test_the_difference_between_iv_and_im_gets_the_overview(assistant, dispatcher, domain_dict, render):
+    """Onset, intensity, control, duration and absorption side by side, both articles named."""
+    tracker = make_tracker(text="what is the difference between IV and IM?", intent="ask_routes", routes=["iv", "im"])
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    assert dispatcher.messages[0]["response"] == "utter_kb_overview"
+    text = render(dispatcher.messages)[0]["text"]
+    for aspect in ("How soon it starts", "How strong it feels", "Control during the session", "How long it lasts",
+                   "How much is absorbed"):
+        assert aspect in text
+    assert "100%" in text and "93%" in text and "Klearwell" in text and "Innerbloom" in text
+    assert "{" not in text  # every slot filled
