@@ -5,6 +5,7 @@ so what staff see explained is exactly what patients get.
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from bot.knowledge.records import ROUTES, VERDICT
 from bot.lexicon import load_lexicon
 from bot.replies import Message, Reply
 from bot.nlu_data import DECLINE
+from bot.premises import wrong_premises
 from bot.search import SearchIndex
 from bot.settings import Settings, get_settings
 
@@ -148,8 +150,25 @@ class Assistant:
         asks = self.asks(question=question, parts=parts, context=context)
         if not asks:
             route = question.routes[0] if len(question.routes) == 1 else None
-            return self.understand_or_fallback(text=question.text, route=route)
-        return combine([self.answer_ask(ask) for ask in asks])
+            return self.correct_premises(question.text, self.understand_or_fallback(text=question.text, route=route))
+        return self.correct_premises(question.text, combine([self.answer_ask(ask) for ask in asks]))
+
+    def correct_premises(self, text: str, reply: Reply) -> Reply:
+        """A wrong premise the articles contradict is corrected first ("No - IM goes into a
+        muscle of the upper arm..."), then the answer; never on a decline or fallback."""
+        if reply.kind not in ("answer", "answers", "comparison", "search"):
+            return reply
+        known = {f.id: f for f in self.kb.facts(kind=None)}
+        corrections = [known[p.fact] for p in wrong_premises(text) if p.fact in known]
+        if not corrections:
+            return reply
+        # A correction the answer already states is only flagged ("Not quite."): no fact twice.
+        flagged = any(f in reply.facts for f in corrections)
+        messages = ((Message("utter_premise_flag"),) if flagged else ()) + tuple(
+            Message("utter_premise", {"correction": f.text, "sources": self._sources([f])})
+            for f in dict.fromkeys(corrections) if f not in reply.facts)
+        return dataclasses.replace(reply, messages=messages + reply.messages,
+                                   facts=tuple(dict.fromkeys(tuple(corrections) + reply.facts)))
 
     def asks(self, *, question: Question, parts: Sequence[Question], context: Context) -> List[Ask]:
         candidates = [p for p in parts if p.confidence >= PART_MIN_CONFIDENCE and self._topic_of(p, context)]
