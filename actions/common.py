@@ -53,8 +53,10 @@ def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
     it (bot/questions.py, in the parse data), and what the conversation was about."""
     latest = tracker.latest_message
     intent = latest.get("intent") or {}
+    ranking = [r for r in latest.get("intent_ranking") or [] if r.get("name") != intent.get("name")]
+    runner_up = (ranking[0]["name"], float(ranking[0].get("confidence") or 0.0)) if ranking else None
     whole = Question(latest.get("text") or "", intent.get("name"), float(intent.get("confidence") or 0.0),
-                     _routes(latest.get("entities")))
+                     _routes(latest.get("entities")), runner_up=runner_up)
     parts = [
         Question(part.get("text") or "", (part.get("intent") or {}).get("name"),
                  float((part.get("intent") or {}).get("confidence") or 0.0), _routes(part.get("entities")))

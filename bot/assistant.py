@@ -33,6 +33,9 @@ COMPARISON_FACTS_PER_ROUTE = 2
 # used when NLU is at least this sure of it.
 MAX_TOPICS = 2
 PART_MIN_CONFIDENCE = 0.3
+# NLU's first two topics this close (in confidence): the runner-up is offered as one button.
+# Chosen on the dev part of the patient set (bot/evaluation/runner_up.py; reports/runner-up.json).
+RUNNER_UP_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class Question:
     intent: Optional[str] = None
     confidence: float = 0.0
     routes: Tuple[str, ...] = ()
+    runner_up: Optional[Tuple[str, float]] = None  # NLU's second intent and its confidence
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,22 @@ class Assistant:
         if not asks:
             route = question.routes[0] if len(question.routes) == 1 else None
             return self.correct_premises(question.text, self.understand_or_fallback(text=question.text, route=route))
-        return self.correct_premises(question.text, combine([self.answer_ask(ask) for ask in asks]))
+        reply = combine([self.answer_ask(ask) for ask in asks])
+        return self.correct_premises(question.text, self.offer_runner_up(question, reply))
+
+    def offer_runner_up(self, question: Question, reply: Reply) -> Reply:
+        """Unsure between two topics (NLU's first two within RUNNER_UP_MARGIN): answer the best and
+        offer the other as one button ("Or did you mean: how long it lasts?")."""
+        if question.runner_up is None or reply.topic is None:
+            return reply
+        intent, confidence = question.runner_up
+        topic = topic_for_intent(intent, self.topic_ids())
+        if topic is None or topic in {f.topic for f in reply.facts} or question.confidence - confidence > RUNNER_UP_MARGIN:
+            return reply
+        title = next(t.title for t in self.kb.topics() if t.id == topic)
+        offer = Message("utter_runner_up", {"topic_title": title[:1].lower() + title[1:],
+                                            "buttons": [{"title": title, "payload": f"/{intent}"}]})
+        return dataclasses.replace(reply, messages=reply.messages + (offer,))
 
     def correct_premises(self, text: str, reply: Reply) -> Reply:
         """A wrong premise the articles contradict is corrected first ("No - IM goes into a

@@ -229,3 +229,32 @@ def test_the_difference_between_iv_and_im_gets_the_overview(assistant, dispatche
         assert aspect in text
     assert "100%" in text and "93%" in text and "Klearwell" in text and "Innerbloom" in text
     assert "{" not in text  # every slot filled
+
+
+def test_unsure_between_two_topics_offers_the_runner_up_as_one_button(assistant, dispatcher, domain_dict, render):
+    from bot.assistant import RUNNER_UP_MARGIN
+
+    tracker = make_tracker(text="how long does the actual jab take?", intent="ask_duration", confidence=0.40)
+    tracker.latest_message["intent_ranking"] = [{"name": "ask_duration", "confidence": 0.40},
+                                                {"name": "ask_procedure", "confidence": 0.40 - RUNNER_UP_MARGIN / 2}]
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    responses = [m["response"] for m in dispatcher.messages]
+    assert responses[-2] == "utter_runner_up", responses
+    offer = render(dispatcher.messages)[-2]  # (Rasa's server adds the action's buttons to the rendered text)
+    assert offer["text"] == "Or did you mean: how each one is given?"
+    assert [b["payload"] for b in dispatcher.messages[-2]["buttons"]] == ["/ask_procedure"]
+
+
+def test_a_clear_winner_gets_no_runner_up(assistant, dispatcher, domain_dict):
+    tracker = make_tracker(text="how long does the IV last?", intent="ask_duration", confidence=0.9, routes=["iv"])
+    tracker.latest_message["intent_ranking"] = [{"name": "ask_duration", "confidence": 0.9},
+                                                {"name": "ask_procedure", "confidence": 0.05}]
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    assert "utter_runner_up" not in [m["response"] for m in dispatcher.messages]
+
+
+def test_every_topic_is_a_button_payload_a_press_may_send():
+    from bot.channels.guard import button_payloads
+
+    assert {"/ask_procedure", "/ask_onset", "/feedback_up"} <= button_payloads()
+    assert "/ask_followup" not in button_payloads() and "/restart" not in button_payloads()

@@ -65,12 +65,14 @@ def button_payloads() -> FrozenSet[str]:
     """Every button payload the domain offers (and the widget's greeting): the only shortcuts a
     button press may send."""
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    topics = {f"/{intent}" for intent in domain.get("intents", []) if isinstance(intent, str)
+              and intent.startswith("ask_") and intent != "ask_followup"}  # "Or did you mean" (bot/assistant.py)
     return frozenset(
         str(button["payload"])
         for variants in domain.get("responses", {}).values()
         for variant in variants
         for button in variant.get("buttons") or ()
-    ) | {GREET}
+    ) | {GREET} | topics
 
 
 def as_text(text: str) -> str:
