@@ -82,10 +82,110 @@ def test_facts_are_in_our_own_words(kb):
     for path in SEEDS_DIR.glob("0*.txt"):
         words = _words(path.read_text(encoding="utf-8"))
         seed_grams |= {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-    for fact in kb.facts():
+    for fact in kb.facts(kind=None):  # the direct answers (verdicts) too
         words = _words(fact.text)
         copied = [" ".join(g) for g in (tuple(words[i:i + n]) for i in range(len(words) - n + 1)) if g in seed_grams]
         assert not copied, f"{fact.id} copies the article: {copied[0]!r}"
+
+
+# ---- each fact reads on its own, and no reply says the same thing twice ----------------------------
+
+def test_every_fact_stands_alone(project_root):
+    """Replies are stitched from facts in relevance order: none may lean on a fact before it."""
+    from bot.knowledge.curated import back_reference
+
+    curated = load_curated(knowledge_dir=project_root / "knowledge")
+    leaning = {f.id: back_reference(f.text) for f in curated.facts if back_reference(f.text)}
+    assert not leaning, f"facts that lean on a sentence before them: {leaning}"
+
+
+@pytest.mark.parametrize("text, words", [
+    ("He founded Innerbloom and is its medical director.", "He"),
+    ("That is still high next to lozenges or pills.", "That"),
+    ("These effects can last a while after a dose.", "These"),
+    ("The cannula connects through a longer tube to a bag of ketamine.", "The cannula"),
+    ("Both are considered safe in a well-run clinic.", "Both"),
+    ("It's over in seconds.", "It"),
+    ("Because it acts fast, good preparation matters.", "Because it"),
+    ("This means the dose cannot be changed.", "This"),
+    ("IM is also regarded as safe.", "also"),
+    ("IM uptake is 93%, still high next to pills.", "still"),
+    ("Innerbloom gives IV full bioavailability as well.", "as well"),
+])
+def test_a_back_reference_is_found(text, words):
+    from bot.knowledge.curated import back_reference
+
+    assert back_reference(text) == words
+
+
+@pytest.mark.parametrize("text", [
+    "Dr. Ray Rivas founded Innerbloom, a ketamine clinic in San Luis Obispo.",
+    "IM can work as well as IV for mood disorders.",
+    "Items such as pills deliver less of the dose.",
+    "IV and IM both help; the so-called side effects are the same.",
+    "Which route suits you depends on what you want from a session.",
+])
+def test_a_fact_that_stands_alone_is_not_flagged(text):
+    from bot.knowledge.curated import back_reference
+
+    assert back_reference(text) is None
+
+
+@pytest.mark.parametrize("text, message", [
+    ("He founded Innerbloom and is its medical director.", "fact 'onset-iv' opens with 'He'"),
+    ("That is still high next to lozenges or pills.", "fact 'onset-iv' opens with 'That'"),
+    ("The cannula connects through a longer tube to a bag of ketamine.", "fact 'onset-iv' opens with 'The cannula'"),
+    ("IM is also fast, within minutes.", "fact 'onset-iv' uses 'also'"),
+])
+def test_a_fact_leaning_on_the_one_before_is_rejected(tmp_path, project_root, text, message):
+    knowledge = _broken_copy(tmp_path, project_root, lambda d: d["facts"][0].update(text=text))
+    with pytest.raises(CurationError, match=message):
+        load_curated(knowledge_dir=knowledge)
+
+
+# Content words: what is left of a fact once the words every sentence needs are dropped.
+_FUNCTION_WORDS = frozenset("""
+    a an the and or but nor of to in on for with by as at from into over after before about than then
+    is are be been being was were it its this that these those which who whom what when where how why
+    so not no can may might will would should could do does did has have had their there they them
+    your you i we our us he she his her also very just only one each any some more most much many
+""".split())
+NEAR_PARAPHRASE = 0.5  # word-set Jaccard; the worst pair the reviewer saw in one reply scored 0.58
+
+
+def _content_words(text: str) -> frozenset:
+    words = (w.strip("'") for w in re.findall(r"[a-z0-9%']+", text.lower().replace("\u2019", "'")))
+    return frozenset(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
+                     for w in words if w and w not in _FUNCTION_WORDS)
+
+
+def _jaccard(a: str, b: str) -> float:
+    wa, wb = _content_words(a), _content_words(b)
+    return len(wa & wb) / len(wa | wb) if wa | wb else 1.0
+
+
+def test_the_paraphrase_measure_catches_a_repeat():
+    """The pair a reviewer found said twice in one needles reply (the direct answer and a fact)."""
+    said = ("People who dread having an IV line put in, or whose veins are hard to find, often prefer IM: "
+            "a single quick injection in the arm.")
+    again = "People who are afraid of having an IV line put in, or whose veins are hard to reach, often prefer IM."
+    assert _jaccard(said, again) >= NEAR_PARAPHRASE
+    assert _jaccard(said, "With IV, most people notice the effects within about 4 to 5 minutes.") < NEAR_PARAPHRASE
+
+
+def test_no_two_facts_of_a_topic_are_near_paraphrases(kb):
+    """A reply composes facts of one topic (the direct answer with them): it must not say one thing twice."""
+    from itertools import combinations
+
+    by_topic = {}
+    for fact in kb.facts(kind=None):
+        by_topic.setdefault(fact.topic, []).append(fact)
+    repeats = [
+        f"{a.id} ~ {b.id} ({_jaccard(a.text, b.text):.2f})"
+        for facts in by_topic.values() for a, b in combinations(facts, 2)
+        if _jaccard(a.text, b.text) >= NEAR_PARAPHRASE
+    ]
+    assert not repeats, f"near-paraphrases in one topic: {repeats}"
 
 
 def test_queries_filter_by_topic_and_route(kb):

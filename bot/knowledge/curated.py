@@ -1,6 +1,7 @@
 """Reading and validating the curated YAML files in ``knowledge/``."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -132,6 +133,50 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
     return curated
 
 
+# A fact is shown alone or beside any other fact, in whatever order relevance puts it, so it must not
+# lean on a sentence before it ("He founded...", "That is still high...", "The cannula connects...").
+# Openings that point back to something said before (compared on whole words, case-insensitive):
+BACK_REFERENCE_OPENINGS = (
+    "he", "she", "it", "its", "they", "their", "them", "his", "her", "this", "that", "these", "those",
+    "such", "both", "the latter", "the former", "the same", "the other", "the two", "the cannula",
+    "the injection", "the infusion", "the drip", "the dose", "the session", "the article", "the aim",
+    "the choice", "the longer", "the shorter", "also", "still", "as well", "too", "likewise", "similarly",
+    "in addition", "moreover", "furthermore", "however", "therefore", "thus", "hence", "then", "so",
+    "and", "but", "yet", "or", "because it", "because they", "because this", "because that",
+    "because these", "because those", "because of this", "because of that", "because of it",
+    "for this reason", "for that reason", "as a result", "in turn", "even so", "otherwise", "instead",
+)
+_OPENING = re.compile(
+    r"^[\s\"'\u2018\u201c(]*(" + "|".join(re.escape(p) for p in sorted(BACK_REFERENCE_OPENINGS, key=len, reverse=True))
+    + r")(?![\w-])",
+    re.IGNORECASE,
+)
+# Words that compare with, or add to, a fact the reader has not seen ("IM is also safe", "still high"):
+# "as well as" joins two things inside the sentence and is fine.
+_LEANING_WORDS = re.compile(r"\b(also|still|likewise|as well(?! as\b))\b", re.IGNORECASE)
+
+
+def back_reference(text: str) -> Optional[str]:
+    """The words by which ``text`` leans on a sentence before it, or None when it stands alone."""
+    opening = _OPENING.match(text)
+    if opening:
+        return opening.group(1)
+    leaning = _LEANING_WORDS.search(text)
+    return leaning.group(1) if leaning else None
+
+
+def check_stands_alone(fact: "CuratedFact") -> None:
+    """Raise CurationError when ``fact`` cannot be understood without the fact before it."""
+    words = back_reference(fact.text)
+    if words is None:
+        return
+    where = "opens with" if _OPENING.match(fact.text) else "uses"
+    raise CurationError(
+        f"fact '{fact.id}' {where} '{words}', which leans on a sentence before it: facts are shown alone "
+        "and in any order, so say what it is about (name the route, person or thing) instead"
+    )
+
+
 def validate(curated: Curated) -> None:
     """Raise CurationError on anything that would make a wrong or unsourced answer."""
     from bot.knowledge.articles import article_sentences
@@ -154,6 +199,7 @@ def validate(curated: Curated) -> None:
             raise CurationError(f"fact '{fact.id}' has invalid routes {fact.routes}")
         if not fact.text:
             raise CurationError(f"fact '{fact.id}' has no text")
+        check_stands_alone(fact)
         if not fact.restates:
             raise CurationError(f"fact '{fact.id}' names no article sentence it restates ('restates')")
         unknown = [s for s in fact.restates if s not in sentence_ids]
