@@ -27,9 +27,13 @@ SAFE_FIELDS = frozenset({
     "timestamp", "level", "logger", "process", "event", "error", "where",
     "action", "channel", "status", "count", "seconds", "instance", "service", "reason", "pattern",
     # audit lines of deletions (bot/staff/conversations.py): the records' hashed id and counts
-    "audit", "conversation", "events", "records", "dry_run",
+    "audit", "conversation", "events", "records", "candidates", "dry_run",
+    # staff sign-ins (bot/staff/dashboard.py): the user name's keyed hash, the client's address
+    "staff_user", "address", "result",
 })
 MAX_EVENT_CHARS = 300
+# Set by the logging set-up itself (and some also the names of a LogRecord's own attributes)
+RECORD_FIELDS = frozenset({"timestamp", "level", "logger", "process", "event", "error", "where"})
 
 
 def _exception_fields(exc_info: Any) -> Dict[str, str]:
@@ -83,7 +87,8 @@ def configure_logging(process: str, *, level: Optional[str] = None, stream: Opti
     formatter = structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, keep_safe,
                     structlog.processors.JSONRenderer(ensure_ascii=True)],
-        foreign_pre_chain=pre_chain,
+        # a standard logging call's ``extra=`` fields, when they are known to be safe
+        foreign_pre_chain=[*pre_chain, structlog.stdlib.ExtraAdder(allow=sorted(SAFE_FIELDS - RECORD_FIELDS))],
     )
     handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)

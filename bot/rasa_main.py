@@ -9,9 +9,11 @@
 * A conversation store that cannot be reached fails the turn (the patient gets the apology)
   instead of silently starting the conversation afresh; a message resent after a lost
   connection gets the reply it already had instead of a second turn.
-* The staff side (bot/staff/server.py): a confirmed "forget me" deletes the conversation in place
-  of the turn's save (inside its lock), crisis turns are counted, the first reply of a
-  conversation is followed by the privacy notice, and the retention purge runs on a schedule.
+* The staff side (bot/staff/server.py): a "forget me" confirmation counts only right after its
+  question (otherwise it is read as "forget me" and the question is asked again); a confirmed
+  "forget me" deletes the conversation in place of the turn's save (inside its lock), crisis
+  turns are counted, the first reply of a conversation is followed by the privacy notice, and
+  the retention purge runs on a schedule.
 * Rasa 3.6 validates every action-server response with `jsonschema.validate`,
   which re-checks the (large, `$ref`-heavy) events schema against the
   metaschema on every call — about two thirds of the CPU of a whole turn here.
@@ -58,7 +60,14 @@ def _parse_with_questions(self, message, tracker, only_output_properties: bool =
     message: the parts go through the same NLU graph in one batch with the whole message
     (bot/questions.py). The parse data gains ``questions``; a message whose story outweighs its
     question is answered by the question's intent (a crisis found anywhere still wins: the crisis
-    layer has already read the whole message and its sentences)."""
+    layer has already read the whole message and its sentences). A "forget me" confirmation
+    that does not answer its question is read as "forget me" (bot/staff/server.py)."""
+    from bot.staff.server import confirmation_in_context
+
+    return confirmation_in_context(_parse_questions(self, message, tracker, only_output_properties), tracker)
+
+
+def _parse_questions(self, message, tracker, only_output_properties: bool):
     from rasa.core.channels.channel import UserMessage
     from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
     from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY

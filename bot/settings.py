@@ -7,6 +7,7 @@ variable, never half-way through a patient's conversation. An empty variable cou
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Dict
@@ -25,6 +26,22 @@ def _clinic_defaults() -> Dict[str, str]:
 
 
 _CLINIC = _clinic_defaults()
+
+# Secret keys: at least this many characters, and never an example file's placeholder.
+MIN_KEY_CHARS = 32
+_PLACEHOLDER = re.compile(r"change.?me|replace.?me|placeholder|example|your.?(key|secret|token)", re.IGNORECASE)
+KEY_ADVICE = "generate one with `openssl rand -hex 32`"
+
+
+def key_problem(value: str) -> str:
+    """Why ``value`` cannot be a secret key ("" when it can). Never repeats the value."""
+    if _PLACEHOLDER.search(value):
+        return f"is a placeholder (like the example file's CHANGE-ME), not a key: {KEY_ADVICE}"
+    if len(value) < MIN_KEY_CHARS:
+        return f"is {len(value)} characters long; a key needs at least {MIN_KEY_CHARS} random ones: {KEY_ADVICE}"
+    if len(set(value)) < 8:
+        return f"repeats a few characters; a key needs random ones: {KEY_ADVICE}"
+    return ""
 
 
 class Settings(BaseSettings):
@@ -60,7 +77,7 @@ class Settings(BaseSettings):
     widget_server_url: str = Field("", env="WIDGET_SERVER_URL")
     # Phone channels (off unless their secrets are set). Chat ids and phone numbers are stored
     # only as keyed hashes with channel_id_key.
-    channel_id_key: str = Field("", env="CHANNEL_ID_KEY", repr=False)
+    channel_id_key: str = Field("", env="CHANNEL_ID_KEY", repr=False)  # >= 32 random characters
     telegram_bot_token: str = Field("", env="TELEGRAM_BOT_TOKEN", repr=False)
     telegram_secret_token: str = Field("", env="TELEGRAM_SECRET_TOKEN", repr=False)
     telegram_api_url: str = Field("https://api.telegram.org", env="TELEGRAM_API_URL")
@@ -81,6 +98,10 @@ class Settings(BaseSettings):
     # server ACTION_SERVER_PORT + i). The balancer listens on RASA_PORT.
     rasa_instances: int = Field(2, env="RASA_INSTANCES", ge=1, le=16)
     rasa_instance_port: int = Field(5011, env="RASA_INSTANCE_PORT", ge=1, le=65500)
+    # Cluster profile: the balancer's second, loopback-only port, for the REST channel (the
+    # clinic's own integrations, tests, evaluation). Its public port (RASA_PORT) passes only what
+    # patients' clients need. 0: RASA_PORT + 1.
+    balancer_rest_port: int = Field(0, env="BALANCER_REST_PORT", ge=0, le=65535)
     # Cluster profile without DATABASE_URL / REDIS_URL: the ports of the PostgreSQL and Redis
     # servers `./run.sh cluster` starts in DATA_DIR/cluster (loopback only).
     cluster_postgres_port: int = Field(5433, env="CLUSTER_POSTGRES_PORT", ge=1, le=65535)
@@ -114,6 +135,11 @@ class Settings(BaseSettings):
     # Addresses never limited as a whole: this machine (staff tools, or a reverse proxy that does
     # not pass the client's address on - set SANIC_PROXIES_COUNT behind a proxy). Comma-separated.
     rate_exempt_addresses: str = Field("127.0.0.1,::1", env="RATE_EXEMPT_ADDRESSES")
+    # The REST channel is for the clinic's own integrations and tests. Unset: it answers only
+    # clients on this machine that talk to it directly (loopback, no proxy in between). Set (at
+    # least 32 random characters): every REST request must carry "Authorization: Bearer <token>",
+    # from anywhere - for an integration that must reach it through a proxy.
+    rest_token: str = Field("", env="REST_TOKEN", repr=False)
 
     # The staff side (bot/staff/): records of knowledge turns (not transcripts), in their own
     # database (default: records.db in DATA_DIR; cluster profile: DATABASE_URL). Conversations and
@@ -126,13 +152,16 @@ class Settings(BaseSettings):
     purge_interval_minutes: float = Field(360.0, env="PURGE_INTERVAL_MINUTES", gt=0, le=7 * 24 * 60)
     records_low_confidence: float = Field(0.6, env="RECORDS_LOW_CONFIDENCE", ge=0, le=1)
     records_id_key: str = Field("", env="RECORDS_ID_KEY", repr=False)
-    # The staff dashboard (http://WEB_INTERFACE:WEB_PORT/staff/): how long a login lasts, how many
-    # wrong passwords in a row lock an account and for how long, and whether its cookie is sent only
-    # over HTTPS ("auto": yes, unless the dashboard is served on this machine's loopback address).
+    # The staff dashboard (http://WEB_INTERFACE:WEB_PORT/staff/): how long a login lasts; how many
+    # failed sign-ins from one client address (within STAFF_LOCKOUT_MINUTES) make that address wait
+    # STAFF_LOCKOUT_MINUTES - an address, never an account, so a stranger cannot lock staff out;
+    # the longest wait before a user name's next password check (it doubles with each failure in a
+    # row); and whether its cookie is sent only over HTTPS (always, unless turned off explicitly).
     staff_session_hours: float = Field(8.0, env="STAFF_SESSION_HOURS", gt=0, le=24 * 7)
-    staff_lockout_attempts: int = Field(5, env="STAFF_LOCKOUT_ATTEMPTS", ge=1, le=100)
+    staff_lockout_attempts: int = Field(10, env="STAFF_LOCKOUT_ATTEMPTS", ge=1, le=1000)
     staff_lockout_minutes: float = Field(15.0, env="STAFF_LOCKOUT_MINUTES", gt=0, le=24 * 60)
-    staff_cookie_secure: str = Field("auto", env="STAFF_COOKIE_SECURE", regex="^(auto|true|false)$")
+    staff_login_delay_max_seconds: float = Field(30.0, env="STAFF_LOGIN_DELAY_MAX_SECONDS", ge=0, le=600)
+    staff_cookie_secure: bool = Field(True, env="STAFF_COOKIE_SECURE")
 
     class Config:
         case_sensitive = True
@@ -145,6 +174,35 @@ class Settings(BaseSettings):
     @validator("widget_server_url", always=True)
     def _widget_default(cls, value: str, values: Dict[str, Any]) -> str:
         return value or f"http://127.0.0.1:{values.get('rasa_port', 5005)}"
+
+    @validator("channel_id_key", "webchat_session_key", "records_id_key", "rest_token")
+    def _strong_key(cls, value: str) -> str:
+        problem = key_problem(value) if value else ""
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @validator("cluster_database_url", "redis_url")
+    def _no_placeholder_password(cls, value: str) -> str:
+        if "CHANGE-ME" in value:
+            raise ValueError("still has the example file's CHANGE-ME password: set the real one")
+        return value
+
+    @validator("staff_cookie_secure", pre=True)
+    def _cookie_secure(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError("must be true or false (the cookie is Secure unless this says false; "
+                             "'auto' is gone: behind a proxy the Host header cannot tell)")
+        return value
+
+    @validator("balancer_rest_port", always=True)
+    def _rest_port_default(cls, value: int, values: Dict[str, Any]) -> int:
+        if value:
+            return value
+        port = values.get("rasa_port", 5005) + 1
+        if port > 65535:
+            raise ValueError("set it: RASA_PORT + 1 is not a port")
+        return port
 
     @validator("telegram_secret_token")
     def _telegram_secret(cls, value: str) -> str:

@@ -23,7 +23,10 @@ TOKEN = "123456789:TEST-token-for-the-stand-in"
 SECRET = "telegram-webhook-secret-0123456789"
 ACCOUNT = "AC" + "0" * 32
 AUTH = "twilio-auth-token-for-tests"
-ID_KEY = "pseudonym-key-for-tests"
+ID_KEY = "pseudonym-key-for-tests-3f9a1c07d2b84e6a"  # CHANNEL_ID_KEY: 32 characters at least
+# The test clusters require a REST token (REST_TOKEN): the REST channel as an integration behind a
+# proxy would use it. The embedded test assistant has none: REST answers its own machine only.
+REST_TOKEN = "rest-token-for-tests-8c41d0e97b2a4f35a6e1"
 CLINIC_NUMBER = "+15557654321"
 SHORT_DISCLAIMER = "General information only, not medical advice."
 LONG_DISCLAIMER = "not medical advice"

@@ -181,8 +181,11 @@ def running_assistant(trained_model, telegram_api, twilio_api, tmp_path_factory)
     from bot.harness import start_assistant
     from tests.clients import phone_env
 
-    # The retention purge runs every few seconds here, so that a test can wait for it.
-    env = {**phone_env(telegram_api, twilio_api), "PURGE_INTERVAL_MINUTES": "0.05"}
+    # The retention purge runs every few seconds here, so that a test can wait for it; a staff
+    # sign-in address is locked out after 4 failures and a user name's wait grows to 1 s at most
+    # (tests/test_dashboard.py).
+    env = {**phone_env(telegram_api, twilio_api), "PURGE_INTERVAL_MINUTES": "0.05",
+           "STAFF_LOCKOUT_ATTEMPTS": "4", "STAFF_LOGIN_DELAY_MAX_SECONDS": "1"}
     with start_assistant(tmp_path_factory.mktemp("serve") / "serve.log", extra_env=env) as running:
         yield running
 
@@ -227,14 +230,16 @@ def cluster_packages_missing() -> List[str]:
 
 def start_cluster_for_tests(extra_env: Optional[Dict[str, str]] = None):
     """`python -m bot serve --cluster` with its own PostgreSQL and Redis in a temporary data folder,
-    on free ports (bot.harness.temporary_cluster); skipped, loudly, without the Debian packages."""
+    on free ports (bot.harness.temporary_cluster), its REST channel requiring a token
+    (tests.clients.REST_TOKEN); skipped, loudly, without the Debian packages."""
     from bot.harness import temporary_cluster
+    from tests.clients import REST_TOKEN
 
     missing = cluster_packages_missing()
     if missing:
         pytest.skip(f"CLUSTER TESTS SKIPPED: Debian packages not installed: {' '.join(missing)} "
                     "(./test.sh installs them when it has root or sudo)")
-    return temporary_cluster(extra_env)
+    return temporary_cluster({"REST_TOKEN": REST_TOKEN, **(extra_env or {})})
 
 
 @pytest.fixture(scope="session")

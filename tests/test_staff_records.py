@@ -35,8 +35,8 @@ def test_a_crisis_record_cannot_carry_text():
 
 
 def test_conversation_keys_are_keyed_hashes(tmp_path):
-    one = Settings(data_dir=tmp_path / "a", records_id_key="k1")
-    other = Settings(data_dir=tmp_path / "b", records_id_key="k2")
+    one = Settings(data_dir=tmp_path / "a", records_id_key="records-key-one-0f8e2a61c9d34b7e")
+    other = Settings(data_dir=tmp_path / "b", records_id_key="records-key-two-5b1c7d09e3a84f26")
     assert conversation_key("patient-1", settings=one) == conversation_key("patient-1", settings=one)
     assert conversation_key("patient-1", settings=one) != conversation_key("patient-1", settings=other)
     assert "patient" not in conversation_key("patient-1", settings=one)
@@ -58,8 +58,28 @@ def test_rating_follow_up_and_deleting_one_conversation(store):
     assert not store.add_followup(conversation="b", text="x")  # nothing rated down there
     rows = store.records(period=Period.last_days(1))
     assert [(r.conversation, r.feedback, r.question, r.followup) for r in rows][0] == ("a", -1, "which is faster", "prices")
-    assert store.delete_conversation(conversation="a") == 1
+    assert store.delete_conversation(conversation="a") == (1, 0)
     assert [r.conversation for r in store.records(period=Period.last_days(1))] == ["b"]
+
+
+def test_candidates_made_from_a_conversation_go_with_it(store):
+    """Candidates made from unanswered questions' records are linked to the conversations that asked
+    them: deleting one of those conversations ("forget me") deletes them; staff can delete one too."""
+    asked = [TurnRecord(conversation=c, channel="rest", kind="fallback", question="is there wifi?")
+             for c in ("asker", "another-asker")]
+    parking = TurnRecord(conversation="other", channel="rest", kind="answer", feedback=-1,
+                         question="is the drip painful?", followup="where do I park?")
+    answered = TurnRecord(conversation="other", channel="rest", kind="answer")  # no text: no candidate
+    for record in (*asked, parking, answered):
+        store.add(record=record)
+    wifi, park = store.add_candidates(record_ids=[asked[0].id, asked[1].id, parking.id, answered.id], added_by="alice")
+    assert [(c[0], c[1]) for c in store.candidates()] == [(wifi, "is there wifi?"), (park, "where do I park?")]
+    assert store.add_candidates(record_ids=["no-such-record"], added_by="alice") == []
+    assert store.delete_conversation(conversation="asker") == (1, 1)  # one of the askers is forgotten
+    assert [c[0] for c in store.candidates()] == [park]
+    assert store.remove_candidate(candidate_id=park) and not store.remove_candidate(candidate_id=park)
+    assert store.delete_conversation(conversation="other") == (2, 0)  # its candidate was deleted by hand
+    assert store.candidates() == []
 
 
 def test_delete_before_works_in_batches_and_keeps_newer_records(store):
@@ -124,7 +144,13 @@ def test_paraphrases_group_together_and_other_questions_apart(nlp):
     assert group_questions([], nlp_loader=lambda: nlp) == []
 
 
-def test_staff_accounts_hash_lock_out_and_sessions(store):
+def sign_in(accounts, username: str, password: str, address: str = "192.0.2.10"):
+    """One sign-in as the dashboard does it (without its wait): (attempt, result or None if refused)."""
+    attempt = accounts.begin_sign_in(username=username, address=address)
+    return attempt, (None if attempt.refused else accounts.finish_sign_in(attempt, username=username, password=password))
+
+
+def test_staff_accounts_hash_and_sessions(store):
     settings = Settings(staff_lockout_attempts=3, staff_lockout_minutes=5)
     accounts = Accounts(engine=store.engine, settings=settings)
     with pytest.raises(AccountError):
@@ -137,21 +163,50 @@ def test_staff_accounts_hash_lock_out_and_sessions(store):
     with store.engine.connect() as connection:
         stored = connection.execute(text("SELECT password_hash FROM staff_accounts")).scalar_one()
     assert stored.startswith("$argon2id$") and "long enough" not in stored
-    assert accounts.authenticate(username="alice", password="a long enough password").ok
-    assert not accounts.authenticate(username="nobody", password="a long enough password").ok
-    assert not accounts.authenticate(username="alice", password="wrong").ok
-    assert not accounts.authenticate(username="alice", password="wrong").ok
-    locked = accounts.authenticate(username="alice", password="wrong")
-    assert not locked.ok and locked.locked_until is not None
-    assert not accounts.authenticate(username="alice", password="a long enough password").ok  # locked
-    accounts.create(username="alice", password="a brand new password", replace=True)  # a reset unlocks
-    assert accounts.authenticate(username="alice", password="a brand new password").ok
+    assert sign_in(accounts, "alice", "a long enough password")[1].ok
+    assert not sign_in(accounts, "nobody", "a long enough password")[1].ok
     token = accounts.open_session(username="alice")
     login = accounts.session(token=token)
     assert login.username == "alice" and same_token(login.csrf_token, login.csrf_token)
     assert not same_token(login.csrf_token, "forged") and not same_token(login.csrf_token, None)
     accounts.close_session(token=token)
     assert accounts.session(token=token) is None
+
+
+def test_sign_in_throttles_the_address_and_slows_the_name_but_never_locks_the_account(store):
+    from bot.staff.accounts import delay_after
+
+    settings = Settings(staff_lockout_attempts=3, staff_lockout_minutes=5, staff_login_delay_max_seconds=8)
+    accounts = Accounts(engine=store.engine, settings=settings)
+    accounts.create(username="alice", password="a long enough password")
+    assert [delay_after(n, cap=8) for n in range(6)] == [0, 1, 2, 4, 8, 8]
+    stranger = "203.0.113.66"
+    delays, locked = [], []
+    for _ in range(3):
+        attempt, result = sign_in(accounts, "alice", "guess", stranger)
+        delays.append(attempt.delay)
+        locked.append(result.address_locked)
+    assert delays == [0, 1, 2] and locked == [False, False, True]  # the third failure locks the address out
+    attempt, result = sign_in(accounts, "alice", "a long enough password", stranger)
+    assert attempt.refused and result is None  # even the right password, from that address
+    # alice, from her own address: not locked - her check waits for the stranger's failures, then works
+    attempt, result = sign_in(accounts, "alice", "a long enough password", "192.0.2.10")
+    assert not attempt.refused and attempt.delay == 4 and result.ok
+    assert sign_in(accounts, "alice", "wrong", "192.0.2.10")[0].delay == 0  # a right password reset it
+    # unknown and known names alike: the same waits, so the delay does not tell which names exist
+    unknown = [sign_in(accounts, "nobody", "guess", "198.51.100.1")[0].delay for _ in range(2)]
+    known = [sign_in(accounts, "alice", "guess", "198.51.100.2")[0].delay for _ in range(2)]
+    assert unknown == [0, 1] and known == [1, 2]
+    # a reset on the command line clears the name's failures
+    accounts.create(username="alice", password="a brand new password", replace=True)
+    attempt, result = sign_in(accounts, "alice", "a brand new password", "192.0.2.10")
+    assert attempt.delay == 0 and result.ok
+    # nothing in the table names a user or an address in clear
+    from sqlalchemy import text
+
+    with store.engine.connect() as connection:
+        keys = " ".join(connection.execute(text("SELECT key FROM staff_sign_in_throttle")).scalars())
+    assert keys and not any(clear in keys for clear in ("alice", "nobody", stranger, "192.0.2.10"))
 
 
 def test_periods_and_csv_cells():
@@ -204,7 +259,7 @@ def test_purge_command_dry_run_then_delete_backdated_conversations_and_records(t
 
     done = purge_cli(tmp_path)
     assert done.returncode == 0, done.stderr
-    assert f"deleted conversation {old_key} (events=1, records=1)" in done.stdout
+    assert f"deleted conversation {old_key} (events=1, records=1, candidates=0)" in done.stdout
     assert run_async(tracker_store.count_events("old-patient")) == 0
     assert run_async(tracker_store.count_events("recent-patient")) == 1
     assert [r.conversation for r in records.records(period=Period.last_days(60))] == [recent_key]

@@ -38,17 +38,21 @@ class Deleted:
     conversation: str  # the hashed id
     events: int
     records: int
+    candidates: int = 0  # NLU candidates made from its questions
 
 
 async def delete_locked(sender_id: str, *, tracker_store: Any, records: RecordStore, why: str) -> Deleted:
-    """Delete one conversation and its records. The caller holds the conversation's lock."""
+    """Delete one conversation, its records and the NLU candidates made from its questions. The
+    caller holds the conversation's lock."""
     key = conversation_key(sender_id)
     store = sql_store(tracker_store)
-    rows = records.delete_conversation(conversation=key)  # first: if the events fail, a retry finds them
+    # first: if the events fail, a retry finds them
+    rows, candidates = records.delete_conversation(conversation=key)
     events = await store.delete_conversation(sender_id)
-    logger.info("%s: deleted conversation %s (events=%d, records=%d)", why, key, events, rows,
-                extra={"audit": why, "conversation": key, "events": events, "records": rows})
-    return Deleted(key, events, rows)
+    logger.info("%s: deleted conversation %s (events=%d, records=%d, candidates=%d)", why, key, events, rows,
+                candidates, extra={"audit": why, "conversation": key, "events": events, "records": rows,
+                                   "candidates": candidates})
+    return Deleted(key, events, rows, candidates)
 
 
 @dataclass
@@ -92,7 +96,8 @@ async def purge(*, tracker_store: Any, lock_store: LockStore, records: RecordSto
                 result.busy += 1
                 say(f"conversation {conversation_key(sender)} is busy: left for the next purge")
             elif deleted.events or deleted.records:
-                say(f"deleted conversation {deleted.conversation} (events={deleted.events}, records={deleted.records})")
+                say(f"deleted conversation {deleted.conversation} (events={deleted.events}, records={deleted.records}, "
+                    f"candidates={deleted.candidates})")
                 result.conversations.append(deleted)
         await asyncio.sleep(0)  # let patients' turns run between batches
     if dry_run:

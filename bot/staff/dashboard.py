@@ -3,14 +3,26 @@ widget's pages and never Rasa's HTTP API (which stays off). It reads the records
 
 Every page but the login needs a session (bot/staff/accounts.py); every POST carries the
 session's CSRF token (the login form a token of its own, double-submitted in a cookie); cookies
-are HttpOnly and SameSite=Strict, Secure unless served on the loopback address over plain HTTP
-(STAFF_COOKIE_SECURE). Charts are drawn by Chart.js, served from web/node_modules, no CDN.
+are HttpOnly, SameSite=Strict and Secure (unless STAFF_COOKIE_SECURE=false: browsers accept
+Secure cookies from http://127.0.0.1 and localhost, so the demo works without it). Charts are
+drawn by Chart.js, served from web/node_modules, no CDN.
+
+Sign-in: throttled by client address and slowed per user name (bot/staff/accounts.py), one
+answer for every refusal, and every outcome in the log ("staff sign-in: ..." with the user name's
+keyed hash, the client address and the result; never the password or the name itself), like
+each address's lock-out and each sign-out. Behind a proxy, SANIC_PROXIES_COUNT lets the web
+server see the client's address instead of the proxy's.
+
+Patient text (unanswered questions, candidates) is isolated from the page's text direction and
+wrapped (``.patient-text`` in staff.css): a right-to-left override in it cannot turn the
+dashboard's own words around, and a long unbroken string cannot widen the page.
 """
 from __future__ import annotations
 
 import asyncio
 import csv
 import io
+import logging
 import re
 import secrets
 from datetime import date
@@ -23,7 +35,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.settings import PROJECT_ROOT, Settings
-from bot.staff.accounts import Accounts, StaffLogin, same_token
+from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
 from bot.web import script_json
 
@@ -41,6 +53,8 @@ TABLES = ("daily", "topics", "outcomes", "feedback_topics", "feedback_facts")
 DEFAULT_DAYS = 30
 _PERIOD_QUERY = re.compile(r"from=\d{4}-\d{2}-\d{2}&to=\d{4}-\d{2}-\d{2}")
 MAX_DAYS = 366
+MAX_CANDIDATE_RECORDS = 500  # records one "Add to NLU candidates" may name
+logger = logging.getLogger("bot.staff.signin")
 
 
 @lru_cache(maxsize=1)
@@ -116,11 +130,21 @@ def chart_data(summary: Summary, period: Period) -> Dict[str, Any]:
     }
 
 
-def secure_cookies(settings: Settings, request: Request) -> bool:
-    if settings.staff_cookie_secure != "auto":
-        return settings.staff_cookie_secure == "true"
-    host = (request.host or "").rsplit(":", 1)[0].strip("[]")
-    return request.scheme == "https" or host not in ("127.0.0.1", "localhost", "::1")
+def client_address(request: Request) -> str:
+    """The client's address (behind a proxy: from its header, when SANIC_PROXIES_COUNT says so)."""
+    return request.remote_addr or request.ip or ""
+
+
+def refused_text(settings: Settings) -> str:
+    """The one answer to every refused sign-in: it never says which check failed."""
+    return ("Wrong user name or password, or too many failed sign-ins from here. Check them, or try again in "
+            f"{settings.staff_lockout_minutes:g} minutes.")
+
+
+def audit(result: str, *, user: str, address: str, level: int = logging.INFO) -> None:
+    """One log line per sign-in outcome, lock-out or sign-out: hashed user name, address, result."""
+    logger.log(level, "staff sign-in: %s", result,
+               extra={"audit": "staff-sign-in", "staff_user": user, "address": address, "result": result})
 
 
 def _set_cookie(reply: HTTPResponse, name: str, value: str, *, secure: bool, max_age: Optional[int] = None) -> None:
@@ -160,24 +184,35 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         _set_cookie(reply, LOGIN_COOKIE, token, secure=secure, max_age=3600)
         return reply
 
+    secure = settings.staff_cookie_secure
+
     @staff.get("/login")
     async def login_form(request: Request) -> HTTPResponse:
-        return login_page(secure=secure_cookies(settings, request))
+        return login_page(secure=secure)
 
     @staff.post("/login")
     async def login(request: Request) -> HTTPResponse:
-        secure = secure_cookies(settings, request)
         form = request.form or {}
+        username, password = (form.get("username") or "").strip()[:128], form.get("password") or ""
+        address = client_address(request)
+        user = accounts().user_hash(username)
         if not same_token(request.cookies.get(LOGIN_COOKIE, ""), form.get("csrf_token")):
+            audit("form expired", user=user, address=address)
             return login_page("The form expired. Please try again.", status=403, secure=secure)
-        username, password = (form.get("username") or "").strip(), form.get("password") or ""
-        result = await blocking(accounts().authenticate, username=username, password=password)
+        attempt: Attempt = await blocking(accounts().begin_sign_in, username=username, address=address)
+        if attempt.refused:
+            audit("refused (address locked out)", user=user, address=address, level=logging.WARNING)
+            return login_page(refused_text(settings), status=401, secure=secure)
+        if attempt.delay:
+            await asyncio.sleep(attempt.delay)  # the user name's failures in a row: a growing wait
+        result = await blocking(accounts().finish_sign_in, attempt, username=username, password=password)
         if not result.ok:
-            if result.locked_until is not None:
-                message = ("Too many wrong passwords: this account is locked for "
-                           f"{settings.staff_lockout_minutes:g} minutes.")
-                return login_page(message, status=429, secure=secure)
-            return login_page("Wrong user name or password.", status=401, secure=secure)
+            audit("refused (wrong user name or password)", user=user, address=address, level=logging.WARNING)
+            if result.address_locked:
+                audit(f"address locked out for {settings.staff_lockout_minutes:g} minutes", user=user,
+                      address=address, level=logging.WARNING)
+            return login_page(refused_text(settings), status=401, secure=secure)
+        audit("signed in", user=user, address=address)
         token = await blocking(accounts().open_session, username=username)
         reply = response.redirect("/staff/", status=303)
         _set_cookie(reply, SESSION_COOKIE, token, secure=secure, max_age=int(settings.staff_session_hours * 3600))
@@ -192,16 +227,22 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         if not same_token(staff_login.csrf_token, (request.form or {}).get("csrf_token")):
             return response.text("Forbidden", status=403)
         await blocking(accounts().close_session, token=request.cookies.get(SESSION_COOKIE, ""))
+        audit("signed out", user=accounts().user_hash(staff_login.username), address=client_address(request))
         reply = response.redirect("/staff/login", status=303)
-        _set_cookie(reply, SESSION_COOKIE, "", secure=secure_cookies(settings, request), max_age=0)
+        _set_cookie(reply, SESSION_COOKIE, "", secure=secure, max_age=0)
         return reply
 
-    def summary_for(period: Period) -> Tuple[Summary, list]:
+    def summary_for(period: Period) -> Tuple[Summary, list, Dict[str, List[str]]]:
+        """The period's tables, its unanswered questions grouped, and the records each question
+        text came from (what "Add to NLU candidates" sends)."""
         from bot.staff.clusters import group_questions
 
         rows = records().records(period=period)
-        questions = [r.followup or r.question for r in unanswered(rows)]
-        return summarize(rows, period=period), group_questions(questions, nlp_loader=nlp_loader)
+        questions, sources = [], {}
+        for row in unanswered(rows):
+            questions.append(row.followup or row.question)
+            sources.setdefault(questions[-1], []).append(row.id)
+        return summarize(rows, period=period), group_questions(questions, nlp_loader=nlp_loader), sources
 
     @staff.get("/")
     async def dashboard(request: Request) -> HTTPResponse:
@@ -209,11 +250,12 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         if staff_login is None:
             return to_login()
         period = parse_period(_period_args(request))
-        summary, clusters = await blocking(summary_for, period)
+        summary, clusters, sources = await blocking(summary_for, period)
         candidates = await blocking(records().candidates)
         query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
         return _html(render("dashboard.html", user=staff_login.username, csrf_token=staff_login.csrf_token,
-                            period=period, query=query, summary=summary, clusters=clusters, candidates=candidates,
+                            period=period, query=query, summary=summary, clusters=clusters, sources=sources,
+                            candidates=candidates,
                             retention_days=settings.retention_days, tables=TABLES,
                             chart_json=script_json(chart_data(summary, period))))
 
@@ -245,9 +287,27 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         form = request.form or {}
         if not same_token(staff_login.csrf_token, form.get("csrf_token")):
             return response.text("Forbidden", status=403)
-        for text in (form.getlist("text") or [])[:20]:
-            if text.strip():
-                await blocking(records().add_candidate, text=text.strip()[:500], added_by=staff_login.username)
+        # the records a group's questions came from: one candidate per text, linked to the
+        # conversations that asked it, so that "forget me" deletes it with them
+        chosen = [value for value in (form.getlist("record") or []) if value.isalnum()][:MAX_CANDIDATE_RECORDS]
+        if chosen:
+            await blocking(records().add_candidates, record_ids=chosen, added_by=staff_login.username)
+        return back_to(form)
+
+    @staff.post("/candidates/delete")
+    async def delete_candidate(request: Request) -> HTTPResponse:
+        staff_login = await login_of(request)
+        if staff_login is None:
+            return to_login()
+        form = request.form or {}
+        if not same_token(staff_login.csrf_token, form.get("csrf_token")):
+            return response.text("Forbidden", status=403)
+        candidate = form.get("candidate") or ""
+        if candidate.isdigit():
+            await blocking(records().remove_candidate, candidate_id=int(candidate))
+        return back_to(form)
+
+    def back_to(form: Any) -> HTTPResponse:
         back = form.get("back") or ""
         return response.redirect("/staff/?" + back if _PERIOD_QUERY.fullmatch(back) else "/staff/", status=303)
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.replies import RATED_KINDS
 from bot.settings import Settings, get_settings
-from bot.staff.schema import Base, NluCandidate, TurnRow
+from bot.staff.schema import Base, NluCandidate, NluCandidateSource, TurnRow
 
 # What a turn was. Knowledge turns are recorded by the action that answers them; crisis turns
 # (which never reach the action server) are counted by the Rasa server, without text.
@@ -80,6 +80,13 @@ def conversation_key(sender_id: str, *, settings: Optional[Settings] = None) -> 
     """The records' pseudonym for a conversation (HMAC-SHA256 with RECORDS_ID_KEY)."""
     digest = hmac.new(_records_key(settings or get_settings()).encode(), sender_id.encode(), hashlib.sha256)
     return digest.hexdigest()[:32]
+
+
+def keyed_hash(purpose: str, value: str, *, settings: Optional[Settings] = None) -> str:
+    """HMAC-SHA256 of ``value`` for ``purpose`` with RECORDS_ID_KEY (staff user names and
+    addresses in the sign-in throttle and the log)."""
+    key = _records_key(settings or get_settings()).encode()
+    return hmac.new(key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
 def _records_key(settings: Settings) -> str:
@@ -171,9 +178,21 @@ class RecordStore:
 
     # --- deletion ---------------------------------------------------------------------------
 
-    def delete_conversation(self, *, conversation: str) -> int:
+    def delete_conversation(self, *, conversation: str) -> Tuple[int, int]:
+        """The conversation's records and the NLU candidates made from its questions: (records,
+        candidates) deleted."""
         with self._session() as session, session.begin():
-            return session.execute(delete(TurnRow).where(TurnRow.conversation == conversation)).rowcount
+            made = select(NluCandidateSource.candidate_id).where(NluCandidateSource.conversation == conversation)
+            ids = session.execute(made).scalars().all()
+            candidates = self._delete_candidates(session, ids)
+            return session.execute(delete(TurnRow).where(TurnRow.conversation == conversation)).rowcount, candidates
+
+    @staticmethod
+    def _delete_candidates(session: Session, ids: Sequence[int]) -> int:
+        if not ids:
+            return 0
+        session.execute(delete(NluCandidateSource).where(NluCandidateSource.candidate_id.in_(ids)))
+        return session.execute(delete(NluCandidate).where(NluCandidate.id.in_(ids))).rowcount
 
     def count_before(self, *, cutoff: datetime) -> Dict[str, int]:
         with self._session() as session:
@@ -194,7 +213,10 @@ class RecordStore:
                     ids = session.execute(select(key).where(column < cutoff).limit(batch)).scalars().all()
                     if not ids:
                         break
-                    session.execute(delete(table).where(key.in_(ids)))
+                    if table is NluCandidate:
+                        self._delete_candidates(session, ids)
+                    else:
+                        session.execute(delete(table).where(key.in_(ids)))
                     deleted[name] += len(ids)
         return deleted
 
@@ -212,6 +234,27 @@ class RecordStore:
             session.flush()
             return row.id
 
+    def add_candidates(self, *, record_ids: Sequence[str], added_by: str) -> List[int]:
+        """One candidate per distinct question text of these records (the question, or the answer
+        to "What were you looking for?"), each linked to the conversations it came from, so that
+        it goes when they go ("forget me"). Records without text (answers, crisis turns) add nothing."""
+        with self._session() as session, session.begin():
+            rows = session.execute(select(TurnRow).where(TurnRow.id.in_(list(record_ids)))
+                                   .order_by(TurnRow.at, TurnRow.id)).scalars().all()
+            asked: Dict[str, set] = {}
+            for row in rows:
+                text = row.followup or row.question
+                if text and row.kind != "crisis":
+                    asked.setdefault(text, set()).add(row.conversation)
+            made = []
+            for text, conversations in asked.items():
+                candidate = NluCandidate(text=text[:500], added_by=added_by, added_at=utcnow())
+                session.add(candidate)
+                session.flush()
+                session.add_all(NluCandidateSource(candidate_id=candidate.id, conversation=c) for c in conversations)
+                made.append(candidate.id)
+            return made
+
     def candidates(self) -> List[Tuple[int, str, str, datetime]]:
         with self._session() as session:
             rows = session.execute(select(NluCandidate).order_by(NluCandidate.id)).scalars()
@@ -219,7 +262,7 @@ class RecordStore:
 
     def remove_candidate(self, *, candidate_id: int) -> bool:
         with self._session() as session, session.begin():
-            return session.execute(delete(NluCandidate).where(NluCandidate.id == candidate_id)).rowcount == 1
+            return self._delete_candidates(session, [candidate_id]) == 1
 
 
 def unanswered(records: Iterable[TurnRecord]) -> List[TurnRecord]:

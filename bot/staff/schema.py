@@ -36,9 +36,22 @@ class StaffAccount(Base):
     __tablename__ = "staff_accounts"
     username = Column(String(64), primary_key=True)
     password_hash = Column(String(256), nullable=False)
-    failed_logins = Column(Integer, nullable=False, default=0)
-    locked_until = Column(DateTime)  # UTC
+    failed_logins = Column(Integer, nullable=False, default=0)  # unused since sign-in throttling (kept for old files)
+    locked_until = Column(DateTime)  # UTC; unused: accounts are never locked (bot/staff/accounts.py)
     created_at = Column(DateTime, nullable=False)
+
+
+class SignInThrottle(Base):
+    """Failed sign-ins, by keyed hash: ``user:<hash>`` (failures in a row under one user name,
+    known or not: the wait before its next check) and ``address:<hash>`` (failures from one
+    client address in the current window, and until when that address is refused)."""
+
+    __tablename__ = "staff_sign_in_throttle"
+    key = Column(String(80), primary_key=True)
+    failures = Column(Integer, nullable=False, default=0)
+    window_start = Column(DateTime, nullable=False)  # UTC: the first failure counted
+    last_at = Column(DateTime, nullable=False)  # UTC: the latest attempt
+    blocked_until = Column(DateTime)  # UTC, addresses only
 
 
 class StaffSession(Base):
@@ -55,3 +68,12 @@ class NluCandidate(Base):
     text = Column(Text, nullable=False)  # scrubbed, from an unanswered question
     added_by = Column(String(64), nullable=False)
     added_at = Column(DateTime, nullable=False, index=True)  # UTC
+
+
+class NluCandidateSource(Base):
+    """Which conversations (hashed ids, as in turn_records) a candidate's text came from: "forget
+    me" deletes the candidates made from the conversation with it."""
+
+    __tablename__ = "nlu_candidate_sources"
+    candidate_id = Column(Integer, primary_key=True)
+    conversation = Column(String(64), primary_key=True, index=True)

@@ -1,7 +1,12 @@
 """The staff side inside the Rasa server (hooked in by bot/rasa_main.py).
 
+* "Forget me" deletes only when confirmed right after its own question: a confirmation button
+  pressed at any other time (an old button, or a forged press) is read as "forget me", so the
+  question is asked again and nothing is deleted (``confirmation_in_context``, called on the
+  parse result by bot/rasa_main.py).
 * After each turn, in place of the tracker save (so inside the conversation's lock):
-  a confirmed "forget me" deletes the conversation and its records instead of saving it;
+  a confirmed "forget me" deletes the conversation, its records and the NLU candidates made
+  from it instead of saving it;
   a crisis turn is counted (never its text); and the first reply of a conversation is noted,
   so that the privacy notice follows it.
 * The retention purge runs every PURGE_INTERVAL_MINUTES inside the server, with the server's
@@ -18,14 +23,16 @@ import fcntl
 import logging
 import os
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Optional
+from typing import Any, Awaitable, Callable, Dict, Optional
 
 from bot.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
 PRIVACY_NOTICE = "utter_privacy_notice"
+FORGET_ME = "forget_me"
 FORGET_CONFIRM = "forget_confirm"  # intent of the "Yes, delete it" button
+FORGET_ASK = "utter_forget_ask"  # the question it confirms
 FORGOTTEN = "utter_forgotten"
 
 # The tracker of a turn that was the first of its conversation (set by the save hook, read after
@@ -50,6 +57,30 @@ def _uttered(events: list, response: str) -> bool:
     return any(isinstance(e, BotUttered) and (e.metadata or {}).get("utter_action") == response for e in events)
 
 
+def forget_asked(events: Any) -> bool:
+    """Whether the conversation's latest reply (everything since its latest user message) asked
+    "Do you want me to delete this conversation?"."""
+    from rasa.shared.core.events import BotUttered, UserUttered
+
+    for event in reversed(list(events or [])):
+        if isinstance(event, UserUttered):
+            return False
+        if isinstance(event, BotUttered) and (event.metadata or {}).get("utter_action") == FORGET_ASK:
+            return True
+    return False
+
+
+def confirmation_in_context(parse_data: Dict[str, Any], tracker: Any) -> Dict[str, Any]:
+    """The parse result of a message, with a "forget me" confirmation that does not answer its
+    question read as "forget me" (the question is asked again; nothing is deleted)."""
+    intent = (parse_data.get("intent") or {}).get("name")
+    if intent != FORGET_CONFIRM or forget_asked(getattr(tracker, "events", None)):
+        return parse_data
+    logger.info("forget me: a confirmation without its question; asking again")
+    asked = {"name": FORGET_ME, "confidence": 1.0}
+    return {**parse_data, "intent": asked, "intent_ranking": [asked]}
+
+
 async def save_or_forget(processor: Any, tracker: Any, save: Callable[[Any, Any], Awaitable[None]]) -> None:
     """MessageProcessor.save_tracker with the staff side's work (see the module's docstring)."""
     from rasa.shared.core.events import BotUttered
@@ -58,7 +89,7 @@ async def save_or_forget(processor: Any, tracker: Any, save: Callable[[Any, Any]
 
     before, user, after = _turn_events(tracker)
     intent = (user.intent or {}).get("name") if user is not None else None
-    if intent == FORGET_CONFIRM and _uttered(after, FORGOTTEN):
+    if intent == FORGET_CONFIRM and _uttered(after, FORGOTTEN) and forget_asked(before):
         from bot.staff.conversations import delete_locked
         from bot.staff.records import get_record_store
 
