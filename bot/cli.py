@@ -129,7 +129,7 @@ def cmd_haproxy_config(args: argparse.Namespace) -> int:
 
     print(haproxy_config(balancer_port=args.port, instances=args.instance, interface=args.interface,
                          stats_socket=Path(args.stats_socket) if args.stats_socket else None,
-                         stats_group=args.stats_group, user=args.user), end="")
+                         stats_group=args.stats_group, user=args.user, rest_port=args.rest_port), end="")
     return 0
 
 
@@ -250,6 +250,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     haproxy.add_argument("--instance", action="append", required=True, help="host:port of a Rasa instance (repeat)")
     haproxy.add_argument("--port", type=int, default=8000, help="the balancer's port")
     haproxy.add_argument("--interface", default="127.0.0.1", help="the address the balancer listens on")
+    haproxy.add_argument("--rest-port", type=int,
+                         help="the loopback-only port for the REST channel (default: --port + 1)")
     haproxy.add_argument("--stats-socket", help="owner-only stats socket (which instances are up)")
     haproxy.add_argument("--stats-group", help="a group that may read the stats socket too (the assistant's)")
     haproxy.add_argument("--user", help="the system user haproxy drops to")

@@ -9,10 +9,14 @@
   rate limits, phone-channel state and web chat rooms (bot/shared.py).
 * Both are started here in DATA_DIR/cluster (generated passwords in DATA_DIR/secrets, loopback
   only), unless DATABASE_URL / REDIS_URL name existing ones.
-* haproxy: web chat (``/socket.io/``) sticks to one instance with a cookie (long-polling needs
-  it; a client whose instance died is sent to another one and resumes its session); everything
-  else is spread round robin. Each instance is health-checked every second; a refused
-  connection is retried on another instance; ``X-Served-By`` names the instance that answered.
+* haproxy: its public port (RASA_PORT) passes only what patients' clients need - web chat
+  (``/socket.io/``) and the Telegram and Twilio webhooks - and answers 404 to anything else
+  (the REST channel, Rasa's version banner at ``/``); the REST channel has a loopback-only port
+  of its own (BALANCER_REST_PORT) for the clinic's integrations, tests and evaluation. Web chat
+  sticks to one instance with a cookie (long-polling needs it; a client whose instance died is
+  sent to another one and resumes its session); the webhooks and REST are spread round robin.
+  Each instance is health-checked every second; a refused connection is retried on another
+  instance; ``X-Served-By`` names the instance that answered.
 * The schema and the knowledge base are created before any instance starts.
 """
 from __future__ import annotations
@@ -88,6 +92,7 @@ def executable(name: str, package: str) -> str:
 @dataclass(frozen=True)
 class Ports:
     balancer: int
+    rest: int
     instances: List[int]
     actions: List[int]
     postgres: int
@@ -96,7 +101,7 @@ class Ports:
     @classmethod
     def of(cls, settings: Settings) -> "Ports":
         n = settings.rasa_instances
-        return cls(balancer=settings.rasa_port,
+        return cls(balancer=settings.rasa_port, rest=settings.balancer_rest_port,
                    instances=[settings.rasa_instance_port + i for i in range(n)],
                    actions=[settings.action_server_port + i for i in range(n)],
                    postgres=settings.cluster_postgres_port, redis=settings.cluster_redis_port)
@@ -249,14 +254,24 @@ def redis_answers(url: str) -> bool:
 
 # ---- haproxy -------------------------------------------------------------------------------------------
 
+# What the public side passes to Rasa: patients' clients only (the widget's files are served by
+# bot/web.py, not through the balancer).
+PUBLIC_PATHS = ("/webhooks/telegram/webhook", "/webhooks/twilio/webhook")
+WEBCHAT_PATH = "/socket.io/"
+REST_PATH = "/webhooks/rest/"
+
+
 def haproxy_config(*, balancer_port: int, instances: List[str], interface: str = "127.0.0.1",
                    stats_socket: Optional[Path] = None, stats_group: Optional[str] = None,
-                   user: Optional[str] = None) -> str:
-    """The balancer: cookie stickiness for web chat, round robin for the rest, health checks,
-    retries of refused connections on another instance; ``stats_socket`` (owner-only) tells
-    which instances the balancer sees up (``stats_group``: a group that may read it too).
-    ``instances``: "host:port" of each Rasa instance; ``user``:
-    the user haproxy drops to after reading its configuration as root."""
+                   user: Optional[str] = None, rest_port: Optional[int] = None) -> str:
+    """The balancer: on ``balancer_port`` only web chat and the phone webhooks (404 for anything
+    else), on ``rest_port`` (loopback only; default ``balancer_port`` + 1) only the REST channel;
+    cookie stickiness for web chat, round robin for the rest, health checks, retries of refused
+    connections on another instance; ``stats_socket`` (owner-only) tells which instances the
+    balancer sees up (``stats_group``: a group that may read it too). ``instances``: "host:port"
+    of each Rasa instance; ``user``: the user haproxy drops to after reading its configuration
+    as root."""
+    rest_port = rest_port or balancer_port + 1
     servers_rest = [f"    server rasa-{i + 1} {address} check" for i, address in enumerate(instances)]
     servers_chat = [f"    server rasa-{i + 1} {address} check cookie rasa-{i + 1}" for i, address in enumerate(instances)]
     return "\n".join([
@@ -283,9 +298,20 @@ def haproxy_config(*, balancer_port: int, instances: List[str], interface: str =
         "    option redispatch 1",
         "    default-server inter 1s fall 2 rise 2",
         "",
+        # The public side: what patients' clients need, nothing else (no REST, no banner at /)
         "frontend assistant",
         f"    bind {interface}:{balancer_port}",
-        "    use_backend webchat if { path_beg /socket.io/ }",
+        f"    acl webchat path_beg {WEBCHAT_PATH}",
+        f"    acl phone path {' '.join(PUBLIC_PATHS)}",
+        "    http-request deny deny_status 404 unless webchat or phone",
+        "    use_backend webchat if webchat",
+        "    default_backend rasa",
+        "",
+        # The REST channel, for the clinic's own integrations and tests: loopback only, never
+        # behind the public proxy (Rasa also refuses REST relayed for another address)
+        "frontend rest",
+        f"    bind 127.0.0.1:{rest_port}",
+        f"    http-request deny deny_status 404 unless {{ path_beg {REST_PATH} }}",
         "    default_backend rasa",
         "",
         "backend rasa",
@@ -312,7 +338,7 @@ def balancer_program(settings: Settings, ports: Ports) -> Program:
     config = settings.data_dir / "run" / "haproxy.cfg"
     config.write_text(haproxy_config(balancer_port=ports.balancer, instances=[f"127.0.0.1:{p}" for p in ports.instances],
                                      interface=settings.rasa_interface, stats_socket=balancer_socket(settings),
-                                     user=user), encoding="utf-8")
+                                     user=user, rest_port=ports.rest), encoding="utf-8")
     os.chmod(config, 0o600)
     # Started after the instances, and ready once its health checks see every one of them up
     return Program("balancer", [binary, "-db", "-f", str(config)],
@@ -392,8 +418,6 @@ def cluster_plan(options: ServeOptions) -> Plan:
         "KB_DATABASE_URL": knowledge_url,
         # Each instance's pool: a few connections (Rasa's default of 50 + 100 would exhaust the server)
         "SQL_POOL_SIZE": "5", "SQL_MAX_OVERFLOW": "10",
-        # Behind the balancer: the client's address comes from X-Forwarded-For
-        "SANIC_PROXIES_COUNT": "1",
     })
     if not os.environ.get("WIDGET_SERVER_URL"):
         env["WIDGET_SERVER_URL"] = f"http://127.0.0.1:{ports.balancer}"
@@ -412,7 +436,10 @@ def cluster_plan(options: ServeOptions) -> Plan:
         programs.append(Program(
             f"rasa-{i}", rasa_command(options, endpoints=endpoints, port=port, interface="127.0.0.1"),
             http_ready(f"http://127.0.0.1:{port}/webhooks/rest/"), f"Rasa instance {i}", priority=20,
-            autostart=False, environment={"ASSISTANT_INSTANCE": f"rasa-{i}"}))
+            autostart=False,
+            # Behind the balancer: the client's address comes from X-Forwarded-For (only the
+            # instances: the web server is reached directly and must not trust that header)
+            environment={"ASSISTANT_INSTANCE": f"rasa-{i}", "SANIC_PROXIES_COUNT": "1"}))
     programs.append(web_program(settings, autostart=False))
     programs.append(balancer_program(settings, ports))
 
@@ -433,9 +460,10 @@ def cluster_plan(options: ServeOptions) -> Plan:
         f"Demo clinic page with the chat widget: {web}/",
         f"Health of every service: {web}/health",
         f"Staff dashboard: {web}/staff/ (make an account: ./run.sh create-staff NAME)",
-        f"Balancer: http://{settings.rasa_interface}:{ports.balancer}/ in front of {len(ports.instances)} Rasa "
-        f"instances ({', '.join(str(p) for p in ports.instances)})",
-        f"Assistant ready: POST messages to http://127.0.0.1:{ports.balancer}/webhooks/rest/webhook (Ctrl-C stops it)",
+        f"Balancer: http://{settings.rasa_interface}:{ports.balancer}/ (web chat and the phone webhooks only) in front "
+        f"of {len(ports.instances)} Rasa instances ({', '.join(str(p) for p in ports.instances)})",
+        f"Assistant ready: POST messages to http://127.0.0.1:{ports.rest}/webhooks/rest/webhook (this machine only; "
+        "Ctrl-C stops it)",
     ]
     return Plan(settings, programs, env, bootstrap=bootstrap, addresses=addresses)
 

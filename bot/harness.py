@@ -1,6 +1,9 @@
 """Start the real assistant (`python -m bot serve`) on free ports and talk to it over REST.
 
-Used by the end-to-end tests, the evaluation and the benchmark.
+Used by the end-to-end tests, the evaluation and the benchmark. REST is the clinic's own door
+(bot/channels/rest.py): this machine's clients only, or anyone with REST_TOKEN - when the
+assistant was started with one (``extra_env``), every REST call here sends it. In the cluster
+profile REST goes through the balancer's loopback-only REST port, never its public one.
 """
 from __future__ import annotations
 
@@ -34,9 +37,12 @@ def free_port() -> int:
 
 class RunningAssistant:
     def __init__(self, process: subprocess.Popen, rasa_port: int, action_port: int, log: Path, ready_seconds: float,
-                 web_port: int = 0, data_dir: Optional[Path] = None):
+                 web_port: int = 0, data_dir: Optional[Path] = None, *, rest_port: Optional[int] = None,
+                 rest_token: str = ""):
         self.process = process
         self.rasa_port = rasa_port
+        self.rest_port = rest_port or rasa_port  # the balancer's REST port in the cluster profile
+        self.rest_token = rest_token
         self.action_port = action_port
         self.web_port = web_port
         self.log = log
@@ -76,17 +82,26 @@ class RunningAssistant:
 
     @property
     def rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.rasa_port}/webhooks/rest/webhook"
+        return f"http://127.0.0.1:{self.rest_port}/webhooks/rest/webhook"
+
+    @property
+    def rest_headers(self) -> Dict[str, str]:
+        """What every REST request to this assistant sends (its token, when it has one)."""
+        return {"Content-Type": "application/json",
+                **({"Authorization": f"Bearer {self.rest_token}"} if self.rest_token else {})}
+
+    @staticmethod
+    def conversation_id(sender: str) -> str:
+        """The id the tracker store and the records know a REST sender's conversation by."""
+        from bot.channels.rest import conversation_id
+
+        return conversation_id(sender)
 
     def say(self, sender: str, text: str, timeout: float = 60, *,
             metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
         """One REST message (``metadata={"button": True}`` for a button press); the replies."""
         body = {"sender": sender, "message": text, **({"metadata": metadata} if metadata else {})}
-        request = urllib.request.Request(
-            self.rest_url,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-        )
+        request = urllib.request.Request(self.rest_url, data=json.dumps(body).encode(), headers=self.rest_headers)
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
 
@@ -138,9 +153,8 @@ class RunningCluster(RunningAssistant):
 
     def instance(self, number: int) -> RunningAssistant:
         """A view of Rasa instance ``number`` (1-based) without the balancer."""
-        view = RunningAssistant(self.process, self.instance_ports[number - 1], self.action_port + number - 1, self.log,
-                                self.ready_seconds, self.web_port, self.data_dir)
-        return view
+        return RunningAssistant(self.process, self.instance_ports[number - 1], self.action_port + number - 1, self.log,
+                                self.ready_seconds, self.web_port, self.data_dir, rest_token=self.rest_token)
 
     def secret(self, name: str) -> str:
         return (self.data_dir / "secrets" / f"{name}.key").read_text(encoding="utf-8").strip()
@@ -179,6 +193,7 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
     if cluster:
         instance_port = free_port_range(instances)
         env.update({"RASA_INSTANCES": str(instances), "RASA_INSTANCE_PORT": str(instance_port),
+                    "BALANCER_REST_PORT": str(free_port()),
                     "CLUSTER_POSTGRES_PORT": str(free_port()), "CLUSTER_REDIS_PORT": str(free_port())})
         for name in ("ASSISTANT_PROFILE", "DATABASE_URL", "REDIS_URL", "KB_DATABASE_URL"):
             env.pop(name, None)
@@ -190,12 +205,15 @@ def start_assistant(log: Path, extra_env: Optional[Dict[str, str]] = None, timeo
     while time.monotonic() - started < timeout:
         if "Assistant ready" in log.read_text(errors="replace"):
             ready = time.monotonic() - started
+            token = env.get("REST_TOKEN", "")
             if cluster:
                 return RunningCluster(process, rasa_port, action_port, log, ready, web_port, Path(env["DATA_DIR"]),
                                       instance_ports=[instance_port + i for i in range(instances)],
                                       postgres_port=int(env["CLUSTER_POSTGRES_PORT"]),
-                                      redis_port=int(env["CLUSTER_REDIS_PORT"]))
-            return RunningAssistant(process, rasa_port, action_port, log, ready, web_port, Path(env["DATA_DIR"]))
+                                      redis_port=int(env["CLUSTER_REDIS_PORT"]),
+                                      rest_port=int(env["BALANCER_REST_PORT"]), rest_token=token)
+            return RunningAssistant(process, rasa_port, action_port, log, ready, web_port, Path(env["DATA_DIR"]),
+                                    rest_token=token)
         if process.poll() is not None:
             break
         time.sleep(0.25)

@@ -159,7 +159,8 @@ def embedded_plan(options: ServeOptions) -> Plan:
         f"Demo clinic page with the chat widget: {web}/",
         f"Health of every service: {web}/health",
         f"Staff dashboard: {web}/staff/ (make an account: ./run.sh create-staff NAME)",
-        f"Assistant ready: POST messages to http://127.0.0.1:{s.rasa_port}/webhooks/rest/webhook (Ctrl-C stops it)",
+        f"Assistant ready: POST messages to http://127.0.0.1:{s.rasa_port}/webhooks/rest/webhook from this machine "
+        "(Ctrl-C stops it)",
     ]
     return plan
 

@@ -25,7 +25,8 @@ from bot.settings import PROJECT_ROOT
 from bot.evaluation.cluster_load import conversation_events, conversation_problems, under_faults
 from bot.channels.messaging import plain_text
 from bot.wording import response_text
-from tests.clients import WebChat, bodies, run_async, sms, twilio_post, wait_for_reply
+from bot.channels.rest import conversation_id
+from tests.clients import REST_TOKEN, WebChat, bodies, run_async, sms, twilio_post, wait_for_reply
 from tests.conftest import start_cluster_for_tests, wait_until
 
 pytestmark = pytest.mark.servers
@@ -34,8 +35,9 @@ APOLOGY = response_text("utter_technical_problem")[:40]
 
 
 def post_json(base: str, body: Dict[str, Any], timeout: float = 60) -> Tuple[int, Dict[str, str], Any]:
-    request = urllib.request.Request(f"{base}/webhooks/rest/webhook", data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    """A REST request with the token the test clusters are started with (REST_TOKEN)."""
+    request = urllib.request.Request(f"{base}/webhooks/rest/webhook", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {REST_TOKEN}"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, dict(response.headers), json.loads(response.read())
@@ -44,7 +46,13 @@ def post_json(base: str, body: Dict[str, Any], timeout: float = 60) -> Tuple[int
 
 
 def balancer(cluster) -> str:
+    """The balancer's public side: web chat and the phone webhooks only."""
     return f"http://127.0.0.1:{cluster.rasa_port}"
+
+
+def rest_door(cluster) -> str:
+    """The balancer's loopback-only REST port."""
+    return f"http://127.0.0.1:{cluster.rest_port}"
 
 
 def instance_url(cluster, number: int) -> str:
@@ -86,14 +94,47 @@ def test_secrets_stay_out_of_configuration_files(running_cluster):
     assert (running_cluster.data_dir / "cluster" / "postgres").stat().st_mode & 0o077 == 0
 
 
+def raw_request(base: str, path: str, *, method: str = "GET", body: bytes = None, headers=None) -> Tuple[int, str]:
+    request = urllib.request.Request(f"{base}{path}", data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode(errors="replace")
+
+
+def test_the_public_side_refuses_rest_and_hides_the_banner_and_rest_needs_its_token(running_cluster):
+    """The balancer's public port passes only what patients' clients need; REST has its own
+    loopback-only port, and these instances (REST_TOKEN set) want the token even there."""
+    public, door = balancer(running_cluster), rest_door(running_cluster)
+    body = json.dumps({"sender": new_sender("outsider"), "message": "how long does the drip last?"}).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {REST_TOKEN}"}
+    status, text = raw_request(public, "/webhooks/rest/webhook", method="POST", body=body, headers=headers)
+    assert status == 404 and "Source:" not in text  # even with the token: not on the public side
+    for path in ("/", "/webhooks/rest/", "/version", "/status"):
+        status, text = raw_request(public, path)
+        assert status == 404 and "Rasa" not in text and "3.6" not in text, (path, status, text)
+    # the phone webhooks do pass (Rasa's Telegram channel answers: no secret, 403)
+    assert raw_request(public, "/webhooks/telegram/webhook", method="POST", body=b"{}",
+                       headers={"Content-Type": "application/json"})[0] == 403
+    # the REST port: only REST, and only with the token
+    assert raw_request(door, "/")[0] == 404
+    for wrong in ({}, {"Authorization": "Bearer not-the-token"}, {"Authorization": REST_TOKEN}):
+        status, text = raw_request(door, "/webhooks/rest/webhook", method="POST", body=body,
+                                   headers={"Content-Type": "application/json", **wrong})
+        assert status == 401 and "token" in json.loads(text)["error"], wrong
+    status, text = raw_request(door, "/webhooks/rest/webhook", method="POST", body=body, headers=headers)
+    assert status == 200 and "40 minutes to an hour" in text
+
+
 # ---- continuity across instances ------------------------------------------------------------------------------
 
 def test_a_follow_up_lands_on_another_instance_and_keeps_its_context(running_cluster):
     sender = new_sender("continuity")
-    status, first_headers, first = ask(balancer(running_cluster), sender, "how long does the drip last?")
+    status, first_headers, first = ask(rest_door(running_cluster), sender, "how long does the drip last?")
     assert status == 200 and "40 minutes to an hour" in joined(first)
     for _ in range(4):  # round robin: the next message or the one after goes to the other instance
-        status, follow_headers, follow = ask(balancer(running_cluster), sender, "and IM?")
+        status, follow_headers, follow = ask(rest_door(running_cluster), sender, "and IM?")
         assert status == 200 and "30 to 45 minutes" in joined(follow) and "40 minutes" not in joined(follow)
         if served_by(follow_headers) != served_by(first_headers):
             break
@@ -134,7 +175,7 @@ def test_rate_limits_count_across_instances(running_cluster):
     sender = new_sender("flood")
     statuses, servers = [], set()
     for _ in range(20):
-        status, headers, _ = ask(balancer(running_cluster), sender, "hi")
+        status, headers, _ = ask(rest_door(running_cluster), sender, "hi")
         statuses.append(status)
         servers.add(served_by(headers))
     assert servers == {"rasa-1", "rasa-2"}
@@ -160,7 +201,7 @@ def test_sms_option_numbers_work_on_any_instance(running_cluster, twilio_api):
     # the same reply as pressing that option's button
     title = options[1].split(".", 1)[1].strip()
     payload = next(b["payload"] for b in greeting_buttons() if b["title"] == title)
-    status, _, pressed = ask(balancer(running_cluster), new_sender("button"), payload, metadata={"button": True})
+    status, _, pressed = ask(rest_door(running_cluster), new_sender("button"), payload, metadata={"button": True})
     assert status == 200
     answer = next(plain_text(m["text"]) for m in pressed if "Source:" in m.get("text", ""))
     assert answer in "\n".join(chosen)
@@ -214,7 +255,7 @@ def race_conversations(cluster, rounds: int) -> List[str]:
         for which, (status, _, body) in sorted(results.items()):
             if status != 200 or "not medical advice" not in joined(body):
                 problems.append(f"round {number}: instance {which} answered {status}")
-        events = conversation_events(cluster.database_url, sender)
+        events = conversation_events(cluster.database_url, conversation_id(sender))
         problems += [f"round {number}: {p}" for p in conversation_problems(events)]
     for number in (1, 2):
         log = cluster.service_log(f"rasa-{number}").read_text(errors="replace")
@@ -303,18 +344,18 @@ def test_a_lock_held_by_a_killed_process_is_released_within_seconds(running_clus
 def test_a_database_restart_loses_no_context(healthy_cluster):
     cluster = healthy_cluster
     sender = new_sender("db-restart")
-    status, _, first = ask(balancer(cluster), sender, "how long does the drip last?")
+    status, _, first = ask(rest_door(cluster), sender, "how long does the drip last?")
     assert status == 200 and "40 minutes to an hour" in joined(first)
     # 1. restarted between two turns: the pooled connections are stale; the next turn does not notice
     cluster.supervisorctl("restart", "postgres")
-    status, _, follow = ask(balancer(cluster), sender, "and IM?")
+    status, _, follow = ask(rest_door(cluster), sender, "and IM?")
     assert status == 200 and "30 to 45 minutes" in joined(follow)
     # 2. down while a turn waits: the turn waits for it (never a conversation started afresh)
     logs = [cluster.service_log(f"rasa-{n}") for n in (1, 2)]
     before = sum(log.read_text(errors="replace").count("tracker store: could not") for log in logs)
     cluster.supervisorctl("stop", "postgres")
     result: Dict[str, Any] = {}
-    waiting = threading.Thread(target=lambda: result.update(reply=ask(balancer(cluster), sender, "and IV?")))
+    waiting = threading.Thread(target=lambda: result.update(reply=ask(rest_door(cluster), sender, "and IV?")))
     waiting.start()
     wait_until(lambda: sum(log.read_text(errors="replace").count("tracker store: could not") for log in logs) > before,
                timeout=30, what="the turn to find the database down and wait")
@@ -322,7 +363,7 @@ def test_a_database_restart_loses_no_context(healthy_cluster):
     waiting.join(60)
     status, _, again = result["reply"]
     assert status == 200 and "40 minutes to an hour" in joined(again)
-    assert conversation_problems(conversation_events(cluster.database_url, sender)) == []
+    assert conversation_problems(conversation_events(cluster.database_url, conversation_id(sender))) == []
 
 
 def test_redis_down_gets_a_polite_reply_never_a_lost_context(healthy_cluster, telegram_api):
@@ -330,12 +371,12 @@ def test_redis_down_gets_a_polite_reply_never_a_lost_context(healthy_cluster, te
 
     cluster = healthy_cluster
     sender = new_sender("redis-down")
-    status, _, first = ask(balancer(cluster), sender, "how long does the drip last?")
+    status, _, first = ask(rest_door(cluster), sender, "how long does the drip last?")
     assert status == 200
     cluster.supervisorctl("stop", "redis")
     wait_until(lambda: cluster.health()["services"]["redis"] == "down", timeout=30, what="/health to report Redis down")
     # REST: a clear error, and the apology a patient would get
-    status, _, body = ask(balancer(cluster), sender, "and IM?")
+    status, _, body = ask(rest_door(cluster), sender, "and IM?")
     assert status == 503 and body["error"]
     apology = joined(body["messages"])
     assert APOLOGY in apology and "911" in apology and "not medical advice" in apology
@@ -356,9 +397,9 @@ def test_redis_down_gets_a_polite_reply_never_a_lost_context(healthy_cluster, te
 
     cluster.supervisorctl("start", "redis")
     wait_until(lambda: cluster.health()["status"] == "ok", timeout=60, what="the cluster to be healthy again")
-    status, _, follow = ask(balancer(cluster), sender, "and IM?")
+    status, _, follow = ask(rest_door(cluster), sender, "and IM?")
     assert status == 200 and "30 to 45 minutes" in joined(follow)  # the context was kept
-    assert conversation_problems(conversation_events(cluster.database_url, sender)) == []
+    assert conversation_problems(conversation_events(cluster.database_url, conversation_id(sender))) == []
 
 
 def test_a_killed_instance_is_routed_around_and_web_chat_resumes_elsewhere(healthy_cluster):
@@ -374,7 +415,7 @@ def test_a_killed_instance_is_routed_around_and_web_chat_resumes_elsewhere(healt
         await asyncio.wait_for(disconnected.wait(), 30)
         await chat.close()
         # REST goes on at once: refused connections are retried on the other instance
-        statuses = [ask(balancer(cluster), new_sender("after-kill"), "is the shot painful?")[0] for _ in range(6)]
+        statuses = [ask(rest_door(cluster), new_sender("after-kill"), "is the shot painful?")[0] for _ in range(6)]
         # the browser reconnects with its session; its cookie names the dead instance
         again = await WebChat(cluster).connect(session["session_id"], session["token"],
                                                cookies={"CLINIC_INSTANCE": "rasa-2"})
@@ -420,9 +461,10 @@ def test_the_purge_command_waits_for_a_conversations_lock_then_deletes_it(runnin
     from bot.staff.records import conversation_key
     from bot.stores import AtomicRedisLockStore
 
-    sender = new_sender("purge")
-    status, _, reply = ask(balancer(running_cluster), sender, "how long does the IM shot last?")
+    client = new_sender("purge")
+    status, _, reply = ask(rest_door(running_cluster), client, "how long does the IM shot last?")
     assert status == 200 and "Source:" in joined(reply)
+    sender = conversation_id(client)
     key = conversation_key(sender, settings=Settings(data_dir=running_cluster.data_dir))
     database = psycopg2.connect(running_cluster.database_url)
     database.autocommit = True

@@ -79,6 +79,80 @@ def test_the_example_environment_names_only_known_settings():
         assert not unknown, f"{example.name} sets variables the project does not read: {sorted(unknown)}"
 
 
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if Path("/usr/sbin/haproxy").exists() else None)
+
+
+@pytest.mark.skipif(HAPROXY is None, reason="haproxy is not installed (./test.sh installs it with root or sudo)")
+def test_the_deploy_balancer_passes_only_patients_paths_and_rest_on_its_loopback_port(tmp_path):
+    """deploy/haproxy.cfg itself, run by haproxy (its ports moved to free ones, two stand-in
+    instances that answer every path): the public port passes web chat and the phone webhooks and
+    answers 404 to the REST channel, Rasa's banner and anything else; the REST port passes only REST."""
+    import http.server
+    import threading
+    import time
+    import urllib.error
+    import urllib.request
+
+    from bot.harness import free_port
+
+    class Instance(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            body = f"instance saw {self.path}".encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args):
+            pass
+
+    instances = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), Instance) for _ in range(2)]
+    for server in instances:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    public, rest = free_port(), free_port()
+    config = (DEPLOY / "haproxy.cfg").read_text(encoding="utf-8")
+    config = re.sub(r"^\s*(user|group|stats socket) .*$", "", config, flags=re.M)
+    config = config.replace("127.0.0.1:8000", f"127.0.0.1:{public}").replace("127.0.0.1:8001", f"127.0.0.1:{rest}")
+    config = config.replace("127.0.0.1:5011", f"127.0.0.1:{instances[0].server_port}")
+    config = config.replace("127.0.0.1:5012", f"127.0.0.1:{instances[1].server_port}")
+    (tmp_path / "haproxy.cfg").write_text(config, encoding="utf-8")
+    balancer = subprocess.Popen([HAPROXY, "-db", "-f", str(tmp_path / "haproxy.cfg")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    def fetch(port: int, path: str, method: str = "GET"):
+        request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", method=method,
+                                         data=b"{}" if method == "POST" else None)
+        try:
+            with urllib.request.urlopen(request, timeout=5) as reply:
+                return reply.status, reply.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+        except (urllib.error.URLError, ConnectionError):
+            return 0, ""
+
+    try:
+        deadline = time.monotonic() + 20
+        while fetch(public, "/socket.io/?EIO=4")[0] != 200:
+            assert balancer.poll() is None and time.monotonic() < deadline, balancer.stdout.read().decode()
+            time.sleep(0.2)
+        for path in ("/socket.io/?EIO=4&transport=polling", "/webhooks/telegram/webhook", "/webhooks/twilio/webhook"):
+            assert fetch(public, path, "POST")[0] == 200, path
+        for path, method in (("/webhooks/rest/webhook", "POST"), ("/webhooks/rest/", "GET"), ("/", "GET"),
+                             ("/conversations/x/tracker", "GET"), ("/model/parse", "POST"), ("/webhooks/socketio/", "GET"),
+                             ("/webhooks/telegram/webhook/../../rest/webhook", "POST")):
+            status, body = fetch(public, path, method)
+            assert status == 404 and "instance saw" not in body and "Rasa" not in body, (path, status, body)
+        assert fetch(rest, "/webhooks/rest/webhook", "POST") == (200, "instance saw /webhooks/rest/webhook")
+        assert fetch(rest, "/socket.io/?EIO=4")[0] == 404 and fetch(rest, "/")[0] == 404
+    finally:
+        balancer.terminate()
+        balancer.wait(10)
+        for server in instances:
+            server.shutdown()
+
+
 def test_each_instance_env_matches_a_server_of_the_balancer():
     config = (DEPLOY / "haproxy.cfg").read_text(encoding="utf-8")
     servers = set(re.findall(r"server (rasa-\d+) 127\.0\.0\.1:(\d+) check\n", config))

@@ -104,7 +104,7 @@ def test_a_long_conversation_keeps_being_answered(running_assistant):
     def stored_bytes() -> int:
         with sqlite3.connect(database) as connection:
             return connection.execute("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM events WHERE sender_id = ?",
-                                      ("long-talker",)).fetchone()[0]
+                                      (running_assistant.conversation_id("long-talker"),)).fetchone()[0]
 
     turns = 0
     while stored_bytes() < 2 * limit:
@@ -163,8 +163,7 @@ def test_ctrl_c_stops_both_servers_cleanly(trained_model, tmp_path):
 
 
 def _post(assistant, body) -> list:
-    request = urllib.request.Request(assistant.rest_url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(assistant.rest_url, data=json.dumps(body).encode(), headers=assistant.rest_headers)
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())
 
@@ -173,7 +172,8 @@ def _stored_user_messages(assistant, sender: str) -> list:
     import sqlite3
 
     with sqlite3.connect(assistant.data_dir / "conversations.db") as db:
-        rows = db.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'", (sender,)).fetchall()
+        rows = db.execute("SELECT data FROM events WHERE sender_id = ? AND type_name = 'user'",
+                          (assistant.conversation_id(sender),)).fetchall()
     return [json.loads(row[0]).get("message_id") for row in rows]
 
 

@@ -34,7 +34,8 @@ class Conversation:
         self.turns = 0
         self.last: List[Dict[str, Any]] = []  # the last reply's messages (with their buttons)
         if channel == "rest":
-            self.sender_id = f"staff-{uuid.uuid4().hex[:12]}"
+            self.client_id = f"staff-{uuid.uuid4().hex[:12]}"  # REST conversations have a namespace of their own
+            self.sender_id = assistant.conversation_id(self.client_id)
         elif channel == "telegram":
             self.chat_id = uuid.uuid4().int % 10**9
             self.sender_id = pseudonym(key=ID_KEY, channel="telegram", address=str(self.chat_id))
@@ -55,7 +56,7 @@ class Conversation:
         first = self.turns == 0
         self.turns += 1
         if self.channel == "rest":
-            self.last = self.assistant.say(self.sender_id, text, metadata={"button": True} if button else None)
+            self.last = self.assistant.say(self.client_id, text, metadata={"button": True} if button else None)
             return [m.get("text", "") for m in self.last]
         if self.channel == "socketio":
             start = len(self.chat.received)
@@ -237,14 +238,14 @@ def test_a_confirmation_button_typed_as_text_deletes_nothing(running_assistant):
     sender = f"typed-{uuid.uuid4().hex[:8]}"
     running_assistant.say(sender, QUESTION)
     running_assistant.say(sender, "/forget_confirm")
-    assert events_of(running_assistant, sender) > 0
+    assert events_of(running_assistant, running_assistant.conversation_id(sender)) > 0
 
 
 def test_a_fallback_keeps_the_scrubbed_question_and_an_answer_does_not(running_assistant):
     sender = f"fallback-{uuid.uuid4().hex[:8]}"
     running_assistant.say(sender, QUESTION)
     running_assistant.say(sender, "zxqv blorf wibble snark, jane.doe@example.org")
-    kinds = [(r["kind"], r["question"]) for r in records_of(running_assistant, sender)]
+    kinds = [(r["kind"], r["question"]) for r in records_of(running_assistant, running_assistant.conversation_id(sender))]
     assert kinds[0] == ("answer", None)
     assert kinds[1][0] == "fallback" and "[email]" in kinds[1][1] and "example.org" not in kinds[1][1]
 
@@ -257,6 +258,7 @@ def test_the_scheduled_purge_deletes_backdated_conversations_inside_the_service(
     old, current = f"old-{uuid.uuid4().hex[:8]}", f"current-{uuid.uuid4().hex[:8]}"
     for sender in (old, current):
         running_assistant.say(sender, QUESTION)
+    old, current = running_assistant.conversation_id(old), running_assistant.conversation_id(current)
     forty_days = 40 * 86400
     with sqlite3.connect(running_assistant.data_dir / "conversations.db") as db:
         db.execute("UPDATE events SET timestamp = timestamp - ? WHERE sender_id = ?", (forty_days, old))

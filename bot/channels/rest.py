@@ -1,6 +1,20 @@
 """REST (``/webhooks/rest/webhook``): staff tools, tests and integrations. ``bot.channels.rest.RestChannel``.
 
-Rasa's RestInput with the limits a public endpoint needs, before any work is done:
+Not a patients' door: nothing on the public side forwards to it (deploy/haproxy.cfg and the
+README's proxy advice pass only web chat and the Telegram and Twilio webhooks), and it checks
+who is asking before anything else:
+
+* REST_TOKEN unset: only clients on this machine talking to it directly - the connection from a
+  loopback address and every address a proxy header names (X-Forwarded-For, X-Real-IP,
+  Forwarded) a loopback one too; anything else is a 403;
+* REST_TOKEN set: every request must carry ``Authorization: Bearer <REST_TOKEN>`` (401 without).
+
+Its conversations live in a namespace of their own: the conversation id is ``rest:`` + the
+client's ``sender`` (``conversation_id``), so a REST client can never name a web chat session
+(a bare hex id) or a phone conversation (``telegram-...``/``twilio-...``): it cannot write into,
+read from, rate or delete another channel's conversation. Replies name the client's own sender.
+
+Then Rasa's RestInput with the limits any endpoint needs, before any work is done:
 
 * the body is a JSON object of at most REQUEST_MAX_BYTES (larger bodies get 413 from Sanic);
   ``sender`` is a short plain id (no shared "default" conversation), ``message`` is text,
@@ -18,8 +32,11 @@ Rasa's RestInput with the limits a public endpoint needs, before any work is don
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import logging
-from typing import Any, Dict, Optional, Text
+import re
+from typing import Any, Dict, Iterable, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, UserMessage
 from sanic import Blueprint, response
@@ -29,9 +46,55 @@ from sanic.response import HTTPResponse
 from bot.channels.guard import (BUTTON, RESEND, OnNewMessage, apologise, client_message_id, screen_message,
                                 valid_sender)
 from bot.channels.limits import get_limits
+from bot.settings import get_settings
 from bot.wording import clinic_text
 
 logger = logging.getLogger(__name__)
+
+PREFIX = "rest:"  # the REST channel's namespace of conversation ids
+
+
+def conversation_id(sender: str) -> str:
+    """The id the tracker store (and the records' hash) knows a REST client's conversation by."""
+    return PREFIX + sender
+
+
+_FORWARDED_FOR = re.compile(r'for=("[^"]*"|[^;,\s]+)', re.IGNORECASE)
+
+
+def _loopback(address: str) -> bool:
+    address = address.strip().strip('"')
+    if address.startswith("["):  # [IPv6] or [IPv6]:port
+        address = address[1:].split("]", 1)[0]
+    elif address.count(":") == 1:  # IPv4:port
+        address = address.split(":", 1)[0]
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # "unknown", an obfuscated name, a typo: not known to be this machine
+
+
+def _named_addresses(headers: Any) -> Iterable[str]:
+    """Every client address a proxy header names (X-Forwarded-For, X-Real-IP, Forwarded)."""
+    for name in ("x-forwarded-for", "x-real-ip"):
+        for value in headers.getall(name, []):
+            yield from (part for part in value.split(",") if part.strip())
+    for value in headers.getall("forwarded", []):
+        yield from (match.group(1) for match in _FORWARDED_FOR.finditer(value))
+
+
+def refusal(*, peer: str, headers: Any, authorization: Optional[str], token: str) -> Optional[HTTPResponse]:
+    """None when this request may use the REST channel, else the response that refuses it."""
+    if token:
+        given = (authorization or "").strip()
+        scheme, _, value = given.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode()):
+            return None
+        return bad_request("the REST channel needs the server's token (Authorization: Bearer ...)", 401)
+    if _loopback(peer or "") and all(_loopback(a) for a in _named_addresses(headers)):
+        return None
+    return bad_request("the REST channel answers only clients on the assistant's own machine "
+                       "(REST_TOKEN lets an integration elsewhere use it)", 403)
 
 
 def bad_request(error: str, status: int = 400) -> HTTPResponse:
@@ -51,6 +114,11 @@ def read_json_object(request: Request) -> Optional[Dict[str, Any]]:
     return body if isinstance(body, dict) else None
 
 
+def own(messages: Iterable[Dict[str, Any]], sender: str) -> list:
+    """Replies addressed to the client's own sender id (not the namespaced conversation id)."""
+    return [{**message, "recipient_id": sender} if "recipient_id" in message else message for message in messages]
+
+
 class RestChannel(InputChannel):
     @classmethod
     def name(cls) -> Text:
@@ -63,6 +131,12 @@ class RestChannel(InputChannel):
             return response.json({"status": "ok"})
 
         async def receive(request: Request) -> HTTPResponse:
+            refused = refusal(peer=request.ip, headers=request.headers, token=get_settings().rest_token,
+                              authorization=request.headers.get("authorization"))
+            if refused is not None:
+                logger.warning("rest: a request was refused (%s)", "token" if refused.status == 401 else "not local",
+                               extra={"status": refused.status})
+                return refused
             body = read_json_object(request)
             if body is None:
                 return bad_request("the body must be a JSON object")
@@ -86,8 +160,8 @@ class RestChannel(InputChannel):
                                      status=429)
             collector = CollectingOutputChannel()
             flags = {key: True for key in (BUTTON, RESEND) if metadata and metadata.get(key) is True}
-            message = UserMessage(text, collector, sender, input_channel=self.name(), message_id=message_id,
-                                  metadata=flags or None)
+            message = UserMessage(text, collector, conversation_id(sender), input_channel=self.name(),
+                                  message_id=message_id, metadata=flags or None)
             try:
                 await on_new_message(screen_message(message))
             except asyncio.CancelledError:
@@ -98,8 +172,8 @@ class RestChannel(InputChannel):
                 apology = CollectingOutputChannel()
                 await apologise(message, apology)
                 return response.json({"error": "the assistant could not answer; please try again",
-                                      "messages": apology.messages}, status=503)
-            return response.json(collector.messages)
+                                      "messages": own(apology.messages, sender)}, status=503)
+            return response.json(own(collector.messages, sender))
 
         webhook.add_route(health, "/", methods=["GET"])
         webhook.add_route(receive, "/webhook", methods=["POST"])

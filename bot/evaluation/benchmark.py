@@ -159,14 +159,15 @@ async def _patient(session, url: str, sender: str, turns: List[str], stop_at: fl
             stats["errors"].append(type(error).__name__)
 
 
-async def _load(url: str, *, users: int, seconds: float) -> Dict[str, object]:
+async def _load(url: str, *, users: int, seconds: float, headers: Optional[Dict[str, str]] = None) -> Dict[str, object]:
     import aiohttp
 
     texts = questions()
     stats: Dict[str, list] = {"latencies": [], "errors": [], "lost": []}
     stop_at = time.monotonic() + seconds
     timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=users)) as session:
+    async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=users),
+                                     headers=headers) as session:
         tasks = [
             _patient(session, url, f"load-{users}-{u}", [texts[(u * 3) % len(texts)], "and IM?", "what about the other one?", "thanks"], stop_at, stats)
             for u in range(users)
@@ -202,7 +203,7 @@ def _measured_load(cluster, *, users: int, seconds: float) -> Dict[str, object]:
     pids = program_pids(cluster)
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     started = time.monotonic()
-    run = asyncio.run(_load(cluster.rest_url, users=users, seconds=seconds))
+    run = asyncio.run(_load(cluster.rest_url, users=users, seconds=seconds, headers=cluster.rest_headers))
     wall = time.monotonic() - started
     run["cores_used"] = {name: round((cpu_seconds(pid) - before[name]) / wall, 2) for name, pid in pids.items()}
     run["cores_used_total"] = round(sum(run["cores_used"].values()), 2)
@@ -273,7 +274,8 @@ def run_benchmark(*, out: Path = REPORTS, messages: int = 1000, warmup: int = 50
         result["single_user"] = single_user(assistant, messages=messages, warmup=warmup)
         result["long_conversation"] = long_conversation(assistant)
         result["memory_after_warmup"] = server_memory(assistant.process.pid)
-        result["load"] = [asyncio.run(_load(assistant.rest_url, users=u, seconds=seconds)) for u in concurrency]
+        result["load"] = [asyncio.run(_load(assistant.rest_url, users=u, seconds=seconds, headers=assistant.rest_headers))
+                          for u in concurrency]
         result["memory_after_load"] = server_memory(assistant.process.pid)
     if cluster:
         result["cluster"] = cluster_scaling(seconds=seconds, concurrency=concurrency)

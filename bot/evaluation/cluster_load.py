@@ -62,7 +62,7 @@ def _apology(texts: List[str]) -> bool:
 
 
 async def rest_patient(session: Any, url: str, patient: Patient, stop_at: float, rng: random.Random,
-                       think: Tuple[float, float]) -> None:
+                       think: Tuple[float, float], headers: Optional[Dict[str, str]] = None) -> None:
     import aiohttp
 
     patient.sender = f"load-rest-{uuid.uuid4().hex[:12]}"
@@ -76,7 +76,7 @@ async def rest_patient(session: Any, url: str, patient: Patient, stop_at: float,
             if message.resends:
                 body["metadata"] = {"resend": True}
             try:
-                async with session.post(url, json=body) as response:
+                async with session.post(url, json=body, headers=headers) as response:
                     payload = await response.json(content_type=None)
                     status = response.status
             except (aiohttp.ClientError, asyncio.TimeoutError, json.JSONDecodeError):
@@ -228,9 +228,12 @@ class Fault:
     done_after_s: Optional[float] = None
 
 
-async def run_patients(*, balancer: str, origin: str, patients: int, seconds: float, webchat_share: float = 1 / 3,
+async def run_patients(*, balancer: str, origin: str, patients: int, seconds: float, rest_url: str,
+                       rest_headers: Optional[Dict[str, str]] = None, webchat_share: float = 1 / 3,
                        faults: Tuple[Fault, ...] = (), think: Tuple[float, float] = (1.0, 2.5),
                        seed: int = 7) -> List[Patient]:
+    """``balancer``: the public side (web chat); ``rest_url``: the REST channel (the balancer's
+    loopback-only REST port)."""
     import aiohttp
 
     rng = random.Random(seed)
@@ -251,7 +254,7 @@ async def run_patients(*, balancer: str, origin: str, patients: int, seconds: fl
             patient_rng = random.Random(rng.random())
             await asyncio.sleep(0.02)  # patients arrive over the first moment, not all at once
             if patient.kind == "rest":
-                tasks.append(rest_patient(session, f"{balancer}/webhooks/rest/webhook", patient, stop_at, patient_rng, think))
+                tasks.append(rest_patient(session, rest_url, patient, stop_at, patient_rng, think, rest_headers))
             else:
                 tasks.append(webchat_patient(balancer, origin, patient, stop_at, patient_rng, think))
         tasks += [inject(fault) for fault in faults]
@@ -305,6 +308,13 @@ def conversation_problems(events: List[Dict[str, Any]]) -> List[str]:
     return problems
 
 
+def stored_id(patient: Patient) -> str:
+    """The conversation id in the tracker store (REST conversations have their own namespace)."""
+    from bot.channels.rest import conversation_id
+
+    return conversation_id(patient.sender) if patient.kind == "rest" else patient.sender
+
+
 def stored_message_ids(events: List[Dict[str, Any]]) -> List[str]:
     return [e.get("message_id") for e in events if e.get("event") == "user"]
 
@@ -340,7 +350,7 @@ def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = 
     for patient in group:
         if not patient.sender:
             continue
-        events = conversation_events(database_url, patient.sender)
+        events = conversation_events(database_url, stored_id(patient))
         found = conversation_problems(events)
         stored = stored_message_ids(events)
         sent = [m.id for m in patient.messages]
@@ -389,5 +399,5 @@ def under_faults(cluster: Any, *, patients: int = 30, seconds: float = 30) -> Ou
     faults = (Fault(0.35, "Rasa instance 1 killed", kill_instance), Fault(0.65, "PostgreSQL restarted", restart_postgres))
     group = asyncio.run(run_patients(balancer=f"http://127.0.0.1:{cluster.rasa_port}",
                                      origin=cluster.web_url.rstrip("/"), patients=patients, seconds=seconds,
-                                     faults=faults))
+                                     rest_url=cluster.rest_url, rest_headers=cluster.rest_headers, faults=faults))
     return assess(group, cluster.database_url, faults)
