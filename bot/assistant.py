@@ -18,6 +18,7 @@ from bot.lexicon import load_lexicon
 from bot.replies import Message, Reply
 from bot.nlu_data import DECLINE
 from bot.premises import wrong_premises
+from bot.ranker import FactRanker
 from bot.search import SearchIndex
 from bot.settings import Settings, get_settings
 
@@ -36,6 +37,16 @@ PART_MIN_CONFIDENCE = 0.3
 # NLU's first two topics this close (in confidence): the runner-up is offered as one button.
 # Chosen on the dev part of the patient set (bot/evaluation/runner_up.py; reports/runner-up.json).
 RUNNER_UP_MARGIN = 0.15
+# The fact ranker (bot/ranker.py) chooses the topic instead of NLU when NLU's confidence is below
+# RANKER_OVERRULES_BELOW and the ranker's best topic beats NLU's by RANKER_MARGIN (cosine
+# similarity); RELEVANCE_WEIGHT: the facts' own words (BM25) beside the ranker when ordering a
+# topic's facts. Chosen on the patient dev set (bot/evaluation/fact_answers.py).
+RANKER_OVERRULES_BELOW = 0.9
+RANKER_MARGIN = 0.1
+RELEVANCE_WEIGHT = 0.02
+# A one-topic answer: the fact that answers the question, at most two supporting facts, and no
+# more than about this many characters (a fact that would pass it is left out).
+ANSWER_MAX_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -91,6 +102,7 @@ class Assistant:
         self.settings = settings
         self._nlp_loader = nlp_loader
         self._index: Optional[SearchIndex] = None
+        self._ranker: Optional[FactRanker] = None
 
     # -- helpers -----------------------------------------------------------------
     def topic_ids(self) -> List[str]:
@@ -130,6 +142,15 @@ class Assistant:
             if count >= limit:
                 break
         return units
+
+    def _within(self, units: List[List[FactRecord]], limit: int) -> List[List[FactRecord]]:
+        """The leading unit always; the following ones while the text stays within ``limit``."""
+        kept = units[:1]
+        for unit in units[1:]:
+            if len(self._text(kept + [unit])) > limit:
+                break
+            kept.append(unit)
+        return kept
 
     def _text(self, units: List[List[FactRecord]]) -> str:
         parts: List[str] = []
@@ -210,7 +231,13 @@ class Assistant:
     def _topic_of(self, asked: Question, context: Context) -> Optional[str]:
         if asked.intent == FOLLOW_UP_INTENT:
             return context.topic if context.topic in self.topic_ids() else DEFAULT_FOLLOW_UP_TOPIC
-        return topic_for_intent(asked.intent, self.topic_ids())
+        topic = topic_for_intent(asked.intent, self.topic_ids())
+        if topic is None or asked.confidence >= RANKER_OVERRULES_BELOW or not self.ranker.trained:
+            return topic
+        # NLU is unsure: the facts' own example questions may know better which topic it is.
+        scores = self.ranker.topic_scores(asked.text)
+        best = max(scores, key=scores.get) if scores else topic
+        return best if scores.get(best, 0.0) - scores.get(topic, 0.0) >= RANKER_MARGIN else topic
 
     @staticmethod
     def _ask(asked: Question, topic: str, context: Context) -> Ask:
@@ -259,19 +286,27 @@ class Assistant:
                      facts=tuple(dict.fromkeys(used)))
 
     def _relevant_first(self, facts: Sequence[FactRecord], question: str) -> List[FactRecord]:
-        """The facts the question's words point to first (best match first), then the rest in
-        curated order: "is the Innerbloom blog medical advice?" gets that fact, not the author's
-        biography."""
+        """The fact that answers the question first (the fact ranker, learned from each fact's
+        example questions; the facts' own words break ties), then the rest in curated order:
+        "is the Innerbloom blog medical advice?" gets that fact, not the author's biography."""
         if not question or not facts:
             return list(facts)
         relevance = self.index.relevance(question)
-        return sorted(facts, key=lambda f: (-relevance.get(f.id, 0.0), f.position))
+        ranked = self.ranker.scores(question) if self.ranker.trained else {}
+        return sorted(facts, key=lambda f: (-(ranked.get(f.id, 0.0) + RELEVANCE_WEIGHT * relevance.get(f.id, 0.0)),
+                                            f.position))
+
+    @property
+    def ranker(self) -> FactRanker:
+        if self._ranker is None:
+            self._ranker = FactRanker(knowledge_base=self.kb)
+        return self._ranker
 
     def answer(self, *, topic: str, route: Optional[str], question: str = "") -> Reply:
         """Answer about one route, or compare both when ``route`` is None."""
         if route in ROUTES:
             ranked = self._relevant_first(self.kb.facts(topic=topic, route=route), question)
-            units = self._units(ranked, SINGLE_ROUTE_FACTS)
+            units = self._within(self._units(ranked, SINGLE_ROUTE_FACTS), ANSWER_MAX_CHARS)
             facts = self._flat(units)
             message = Message("utter_kb_answer", {"answer": self._text(units), "sources": self._sources(facts)})
             return Reply("answer", (message,), topic=topic, routes=(route,), facts=facts)

@@ -29,7 +29,12 @@ def _words(text: str) -> frozenset:
 
 @pytest.fixture(scope="module")
 def training():
-    texts = list(nlu_training()) + [normalise(text) for text, _ in crisis_training()]
+    from bot.knowledge.curated import load_curated
+    from bot.settings import PROJECT_ROOT
+
+    fact_questions = [q for f in load_curated(knowledge_dir=PROJECT_ROOT / "knowledge").facts for q in f.questions]
+    texts = (list(nlu_training()) + [normalise(text) for text, _ in crisis_training()]
+             + [normalise(text) for text in fact_questions])
     return set(texts), [_words(t) for t in texts]
 
 

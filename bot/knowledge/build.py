@@ -70,6 +70,9 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
             schema.FactRoute.__table__.insert(),
             [dict(fact_id=f.id, route=r) for f in curated.facts for r in f.routes],
         )
+        questions = [dict(fact_id=f.id, text=q) for f in curated.facts for q in f.questions]
+        if questions:
+            connection.execute(schema.FactQuestion.__table__.insert(), questions)
         synonyms = [
             dict(route=r.id, label=r.label, phrase=phrase)
             for r in curated.routes

@@ -35,6 +35,9 @@ class CuratedFact:
     conflict: Optional[str]
     restates: Tuple[str, ...] = ()
     kind: str = FACT
+    # Example questions this fact answers (knowledge/questions/<topic>.yml): what the fact ranker
+    # learns from (bot/ranker.py).
+    questions: Tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,12 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
                 conflicts=conflicts,
             )
         )
+        questions_path = knowledge_dir / "questions" / path.name
+        questions = (_read(questions_path).get("questions") or {}) if questions_path.exists() else {}
+        known = {f["id"] for f in data["facts"]} | ({data["verdict"]["id"]} if data.get("verdict") else set())
+        unknown = sorted(set(questions) - known)
+        if unknown:
+            raise CurationError(f"{questions_path}: questions for unknown facts {unknown}")
         entries = [(fact, FACT) for fact in data["facts"]]
         if data.get("verdict"):
             entries.append((data["verdict"], VERDICT))
@@ -126,6 +135,7 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
                     conflict=fact.get("conflict"),
                     restates=tuple(str(s) for s in fact.get("restates") or ()),
                     kind=kind,
+                    questions=tuple(" ".join(str(q).split()) for q in questions.get(fact["id"]) or ()),
                 )
             )
     curated = Curated(tuple(sources), tuple(topics), tuple(facts), routes)

@@ -59,6 +59,15 @@ class FactSentence(Base):
     sentence_id = Column(String(64), primary_key=True)
 
 
+class FactQuestion(Base):
+    """An example question a fact answers (knowledge/questions/): what the fact ranker learns from."""
+
+    __tablename__ = "fact_questions"
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    fact_id = Column(String(128), ForeignKey("facts.id"), nullable=False, index=True)
+    text = Column(Text, nullable=False)
+
+
 class RouteSynonym(Base):
     __tablename__ = "route_synonyms"
     __table_args__ = (UniqueConstraint("route", "phrase"),)

@@ -36,6 +36,10 @@ class KnowledgeBase(abc.ABC):
         """Facts, optionally of one topic and/or about one route, in curated order. ``kind``: the
         ordinary facts by default, VERDICT for the direct answers, None for both."""
 
+    def fact_questions(self) -> Dict[str, Tuple[str, ...]]:
+        """Example questions per fact id (what the fact ranker learns from); none by default."""
+        return {}
+
     @abc.abstractmethod
     def conflict(self, *, conflict_id: str) -> ConflictRecord:
         """The note that introduces a disagreement between the articles."""
@@ -144,6 +148,14 @@ class SqlKnowledgeBase(KnowledgeBase):
                 result.setdefault(row.route, []).append(row.phrase)
         return {route: tuple(phrases) for route, phrases in result.items()}
 
+    def fact_questions(self) -> Dict[str, Tuple[str, ...]]:
+        self._check_built()
+        found: Dict[str, List[str]] = {}
+        with self._session() as session:
+            for row in session.execute(select(schema.FactQuestion).order_by(schema.FactQuestion.id)).scalars():
+                found.setdefault(row.fact_id, []).append(row.text)
+        return {fact_id: tuple(texts) for fact_id, texts in found.items()}
+
     def route_labels(self) -> Dict[str, str]:
         self._check_built()
         with self._session() as session:
@@ -167,6 +179,7 @@ class KnowledgeSnapshot(KnowledgeBase):
         self._sources = tuple(source.sources())
         self._synonyms = dict(source.route_synonyms())
         self._labels = dict(source.route_labels())
+        self._questions = dict(source.fact_questions())
 
     def topics(self) -> List[TopicRecord]:
         return list(self._topics)
@@ -188,6 +201,9 @@ class KnowledgeSnapshot(KnowledgeBase):
 
     def route_labels(self) -> Dict[str, str]:
         return dict(self._labels)
+
+    def fact_questions(self) -> Dict[str, Tuple[str, ...]]:
+        return dict(self._questions)
 
 
 @lru_cache(maxsize=4)

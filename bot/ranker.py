@@ -1,0 +1,65 @@
+"""Which fact answers the question: a ranker over facts, learned from each fact's example
+questions (knowledge/questions/, stored with the knowledge base).
+
+Each fact is represented by its example questions (and its own text); a question is compared
+with all of them by TF-IDF over words and character n-grams (robust to typos and lay
+spellings), and a fact scores the best similarity of any of its questions. The assistant uses
+the scores to lead a reply with the fact that answers the question and, when the intent
+classifier is unsure, to choose the topic (bot/assistant.py).
+"""
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+from bot.knowledge import FactRecord, KnowledgeBase
+
+
+class FactRanker:
+    def __init__(self, *, knowledge_base: KnowledgeBase) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import FeatureUnion
+
+        self._facts: Tuple[FactRecord, ...] = tuple(knowledge_base.facts(kind=None))
+        questions = knowledge_base.fact_questions()
+        documents: List[str] = []
+        owners: List[int] = []
+        for index, fact in enumerate(self._facts):
+            for text in (fact.text,) + tuple(questions.get(fact.id, ())):
+                documents.append(text.lower())
+                owners.append(index)
+        self._owners = owners
+        self._vectoriser = FeatureUnion([
+            ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True,
+                                      token_pattern=r"(?u)\b\w[\w']*\b")),
+            ("chars", TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True, min_df=2)),
+        ])
+        self._matrix = self._vectoriser.fit_transform(documents)
+        self.trained = bool(questions)
+
+    def scores(self, text: str) -> Dict[str, float]:
+        """Fact id -> the best cosine similarity between ``text`` and the fact's questions."""
+        if not text.strip():
+            return {}
+        query = self._vectoriser.transform([text.lower()])
+        # Rows are l2-normalised per vectoriser; the union of two halves has norm sqrt(2).
+        similarities = (self._matrix @ query.T).toarray().ravel() / 2.0
+        best: Dict[str, float] = {}
+        for owner, similarity in zip(self._owners, similarities):
+            fact_id = self._facts[owner].id
+            if similarity > best.get(fact_id, 0.0):
+                best[fact_id] = float(similarity)
+        return best
+
+    def ranked(self, text: str, *, facts: Sequence[FactRecord] = ()) -> List[Tuple[FactRecord, float]]:
+        """``facts`` (all by default) best first, with their scores."""
+        scores = self.scores(text)
+        pool = facts or self._facts
+        return sorted(((f, scores.get(f.id, 0.0)) for f in pool), key=lambda pair: -pair[1])
+
+    def topic_scores(self, text: str) -> Dict[str, float]:
+        """Topic -> the best score of its facts."""
+        result: Dict[str, float] = {}
+        scores = self.scores(text)
+        for fact in self._facts:
+            result[fact.topic] = max(result.get(fact.topic, 0.0), scores.get(fact.id, 0.0))
+        return result
