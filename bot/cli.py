@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import List, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -77,7 +78,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
     ensure_model()
-    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only)
+    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
+                            replies=Path(args.replies) if args.replies else None)
     for part, figures in result["crisis"].items():
         print(f"crisis set ({part}): recall {figures['recall']}, false alarms {figures['false_alarm_rate']},"
               f" right help {figures['right_help']}")
@@ -228,6 +230,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     evaluate.add_argument("--no-cv", action="store_true", help="skip rasa test nlu cross-validation")
     evaluate.add_argument("--dev-only", action="store_true",
                           help="score only the dev sets (error analysis; the locked sets are not run)")
+    evaluate.add_argument("--replies", metavar="FILE",
+                          help="also write every patient message and reply to FILE, for a reading review"
+                               " (keep it outside the repository)")
     benchmark = sub.add_parser("benchmark", help="speed and load benchmark")
     benchmark.set_defaults(run=cmd_benchmark)
     benchmark.add_argument("--messages", type=int, default=1000, help="single-user messages after warm-up")

@@ -137,7 +137,7 @@ def cross_validation(*, folds: int, out: Path) -> Dict[str, object]:
 # --- the run -------------------------------------------------------------------------------
 
 def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
-                   dev_only: bool = False) -> Dict[str, object]:
+                   dev_only: bool = False, replies: Optional[Path] = None) -> Dict[str, object]:
     """Score every set against the running assistant. ``dev_only``: only the dev parts, for error
     analysis while fixing; written to evaluation-dev.json, never to the report."""
     from bot.harness import NO_RATE_LIMITS, start_assistant
@@ -159,8 +159,13 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
     patients: Dict[str, object] = {}
     staff: Dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmp, start_assistant(Path(tmp) / "serve.log", extra_env=NO_RATE_LIMITS) as assistant:
+        transcript: List[Dict[str, object]] = []
+
         def say(sender: str, text: str) -> List[str]:
-            return [m.get("text", "") for m in assistant.say(sender, text)]
+            answer = [m.get("text", "") for m in assistant.say(sender, text)]
+            if replies is not None and sender.startswith("patients-"):
+                transcript.append({"conversation": sender, "message": text, "reply": answer})
+            return answer
 
         figures = known_figures(kb.facts(kind=None), settings.clinic_values())
         for part in parts:
@@ -174,6 +179,9 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
             patients[part] = patient_metrics(answers, with_texts=part == "dev")
             requests = run_staff_set(load_staff_set(part), say=say, scorer=scorer, prefix=f"staff-{part}")
             staff[part] = staff_metrics(requests, with_texts=part == "dev")
+        if replies is not None:
+            # For a reading review by a person (issue 19): outside the repository, never committed.
+            replies.write_text(json.dumps(transcript, indent=1, ensure_ascii=False), encoding="utf-8")
         if dev_only:
             result = {"crisis": crisis, "crisis2": crisis2, "patients": patients, "staff": staff}
             (out / "evaluation-dev.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
