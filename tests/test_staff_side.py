@@ -187,8 +187,11 @@ def test_thumbs_up_and_down_are_recorded_with_the_question_only_on_a_thumbs_down
         assert not any("Reply 👍" in t for t in second), second  # ...and not again
     down = conversation.say("/feedback_down", button=True) if conversation.channel != "twilio" else conversation.say("👎")
     assert "What were you looking for?" in joined(down)
+    before = len(records_of(running_assistant, conversation.sender_id))
     noted = conversation.say("the parking prices near the clinic, mail me at tom@example.com")
     assert "passed that on" in joined(noted)
+    assert "can't answer" not in joined(noted).lower() and "not something I can" not in joined(noted)  # one reply
+    assert len(records_of(running_assistant, conversation.sender_id)) == before  # recorded once, as the follow-up
     latest, = [r for r in records_of(running_assistant, conversation.sender_id) if r["feedback"] == -1]
     assert "painful" in latest["question"] and "Tom" not in latest["question"] and "07700" not in latest["question"]
     assert "[name]" in latest["question"] and "[phone]" in latest["question"]
