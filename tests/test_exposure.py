@@ -91,3 +91,29 @@ def test_a_lone_or_old_forget_me_confirmation_deletes_nothing(running_assistant)
     done = joined([m.get("text", "") for m in running_assistant.say(sender, "/forget_confirm", metadata={"button": True})])
     assert "have been deleted" in done
     assert events_of(running_assistant, conversation) == 0 and records_of(running_assistant, conversation) == []
+
+
+@pytest.mark.parametrize("peer, headers, token, authorization, allowed", [
+    ("127.0.0.1", {}, "", None, True),
+    ("::1", {}, "", None, True),
+    ("::ffff:127.0.0.1", {}, "", None, True),  # an IPv4 client of a dual-stack socket
+    ("192.0.2.7", {}, "", None, False),  # REST bound to a public interface: still refused
+    ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}, "", None, True),
+    ("127.0.0.1", {"Forwarded": 'for="[::1]:4711";proto=https'}, "", None, True),
+    ("127.0.0.1", {"Forwarded": "proto=https"}, "", None, True),  # names no address
+    ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}, "", None, False),
+    ("127.0.0.1", {"Forwarded": 'for=127.0.0.1, for="[2001:db8::1]"'}, "", None, False),
+    ("127.0.0.1", {"X-Real-IP": "garbage"}, "", None, False),
+    ("127.0.0.1", {}, "t" * 16 + "0123456789abcdef", None, False),  # a token is then always needed
+    ("192.0.2.7", {"X-Forwarded-For": "203.0.113.9"}, "t" * 16 + "0123456789abcdef", "Bearer " + "t" * 16 + "0123456789abcdef", True),
+    ("127.0.0.1", {}, "t" * 16 + "0123456789abcdef", "Bearer wrong", False),
+])
+def test_who_may_use_the_rest_channel(peer, headers, token, authorization, allowed):
+    from sanic.compat import Header
+
+    from bot.channels.rest import refusal
+
+    refused = refusal(peer=peer, headers=Header(list(headers.items())), authorization=authorization, token=token)
+    assert (refused is None) == allowed
+    if refused is not None:
+        assert refused.status == (401 if token else 403)

@@ -69,7 +69,8 @@ def _loopback(address: str) -> bool:
     elif address.count(":") == 1:  # IPv4:port
         address = address.split(":", 1)[0]
     try:
-        return ipaddress.ip_address(address).is_loopback
+        parsed = ipaddress.ip_address(address)
+        return (getattr(parsed, "ipv4_mapped", None) or parsed).is_loopback  # ::ffff:127.0.0.1 too
     except ValueError:
         return False  # "unknown", an obfuscated name, a typo: not known to be this machine
 
