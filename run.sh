@@ -13,6 +13,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
+ensure_actions_venv
 ensure_web
 if [ "${1:-}" = "cluster" ]; then ensure_cluster_packages required; fi
 if [ "${1:-}" = "benchmark" ]; then ensure_cluster_packages optional; fi

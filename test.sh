@@ -6,6 +6,7 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements-test.txt
+ensure_actions_venv
 ensure_web
 ensure_chromium
 ensure_cluster_packages optional

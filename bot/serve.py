@@ -31,7 +31,7 @@ from typing import Callable, Dict, List, Optional
 import yaml
 
 from bot import runtime
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings
 
 
 def _answers(url: str) -> bool:
@@ -127,8 +127,18 @@ def rasa_command(options: ServeOptions, *, endpoints: Path, port: int, interface
             "--port", str(port), "--interface", interface]
 
 
+def actions_python() -> str:
+    """The action server's interpreter: ACTIONS_PYTHON, else the project's TensorFlow-free
+    .venv-actions (set up by ./run.sh and ./test.sh), else this one."""
+    configured = get_settings().actions_python
+    if configured:
+        return configured
+    own = PROJECT_ROOT / ".venv-actions" / "bin" / "python"
+    return str(own) if own.exists() else sys.executable
+
+
 def action_program(name: str, port: int, label: str, *, autostart: bool = True) -> Program:
-    return Program(name, [sys.executable, "-m", "bot.action_server"], http_ready(f"http://127.0.0.1:{port}/health"),
+    return Program(name, [actions_python(), "-m", "bot.action_server"], http_ready(f"http://127.0.0.1:{port}/health"),
                    label, priority=10, autostart=autostart, environment={"ACTION_SERVER_PORT": str(port)})
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import yaml
 from pydantic import BaseSettings, Field, ValidationError, root_validator, validator
@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     # The demo clinic page with the chat widget, and the Rasa URL the widget talks to.
     web_interface: str = Field("127.0.0.1", env="WEB_INTERFACE")
     web_port: int = Field(8080, env="WEB_PORT", ge=0, le=65535)
+    # The action server's interpreter (default: the project's TensorFlow-free .venv-actions).
+    actions_python: Optional[str] = Field(None, env="ACTIONS_PYTHON")
     widget_server_url: str = Field("", env="WIDGET_SERVER_URL")
     # Phone channels (off unless their secrets are set). Chat ids and phone numbers are stored
     # only as keyed hashes with channel_id_key.
