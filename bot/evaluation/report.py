@@ -123,6 +123,8 @@ def render(out: Path = REPORTS) -> Path:
     ]
     lines += crisis2_section(evaluation, _read(out / "crisis-curve.json"))
     lines += written_apart_sections(evaluation)
+    lines += reading_review_section(_read(out / "reading-review.json"), evaluation)
+    lines += answer_choice_section(_read(out / "fact-answers.json"), _read(out / "runner-up.json"))
     lines += [
         "",
         "## The old evaluation set and the speed targets",
@@ -347,6 +349,53 @@ def crisis2_section(evaluation: dict, curve: dict) -> List[str]:
             lines += ["", f"Chosen: threshold {chosen['threshold']}, sentence {chosen['sentence_threshold']}, "
                       f"topic word {chosen['topic_threshold']} (dev recall {_fmt(chosen['recall'], 'pct')}, "
                       f"false alarms {_fmt(chosen['false_alarms'], 'pct')})."]
+    return lines
+
+
+REVIEW_CATEGORIES = ("correct", "partial", "wrong_topic", "wrong_route", "needless_decline", "needless_referral",
+                     "correct_decline", "correct_referral", "false_alarm", "unsafe", "other")
+
+
+def reading_review_section(review: dict, evaluation: dict) -> List[str]:
+    """A person's reading of every locked patient reply against the articles (issue 19), beside
+    the automatic score. Written by a reviewer who never saw the training data; only counts and
+    general notes are kept (the locked messages stay out of the report)."""
+    if not review:
+        return []
+    counts, total = review.get("counts", {}), review.get("total") or sum(review.get("counts", {}).values())
+    automatic = evaluation.get("patients", {}).get("locked", {}).get("answers_correct")
+    good = sum(counts.get(k, 0) for k in ("correct", "correct_decline", "correct_referral"))
+    lines = ["", "### A reading review of every locked patient reply", "",
+             f"A reviewer who never saw the training data read all {total} locked replies against the two articles"
+             f" ({review.get('date', 'this round')}). Right (correct answer, correct decline or correct referral):"
+             f" **{_fmt(good / total if total else None, 'pct')}**; the automatic score of the same replies:"
+             f" {_fmt(automatic, 'pct')} (answers only).", "",
+             "| reading | replies |", "|---|---|"]
+    lines += [f"| {name.replace('_', ' ')} | {counts.get(name, 0)} |" for name in REVIEW_CATEGORIES if name in counts]
+    issues = review.get("issues", {})
+    if issues:
+        lines += ["", "Also seen: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in issues.items()) + "."]
+    notes = review.get("notes") or []
+    if notes:
+        lines += ["", "The reviewer's notes:", ""] + [f"- {note}" for note in notes]
+    return lines
+
+
+def answer_choice_section(facts: dict, runner_up: dict) -> List[str]:
+    """How the fact ranker and the runner-up button were set, on the patient dev set."""
+    if not facts and not runner_up:
+        return []
+    lines = ["", "### Choosing the fact that answers (patient dev set, offline)", ""]
+    if facts:
+        base, chosen = facts.get("nlu_topics_only", {}), facts.get("chosen", {})
+        lines.append(f"Fact ranker over each fact's example questions: {facts.get('dev_questions')} dev questions,"
+                     f" NLU's topic only {_fmt(base.get('answers_correct'), 'pct')}, with the ranker choosing the"
+                     f" topic below NLU confidence {chosen.get('RANKER_OVERRULES_BELOW')} (margin"
+                     f" {chosen.get('RANKER_MARGIN')}) {_fmt(chosen.get('answers_correct'), 'pct')}.")
+    chosen = (runner_up or {}).get("chosen")
+    if chosen:
+        lines.append(f"Runner-up button: margin {chosen['margin']}, offered under {_fmt(chosen['offered'], 'pct')} of"
+                     f" dev answers, rescuing {chosen['rescued']} of {chosen['questions']} questions.")
     return lines
 
 

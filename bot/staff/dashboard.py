@@ -26,7 +26,7 @@ import logging
 import re
 import secrets
 from datetime import date
-from functools import lru_cache, partial
+from functools import lru_cache, partial, wraps
 from typing import Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
@@ -178,6 +178,20 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
     def to_login() -> HTTPResponse:
         return response.redirect("/staff/login", status=303)
 
+    def signed_in_form(handler: Callable) -> Callable:
+        """The one guard of every state-changing route: a signed-in session (else the sign-in
+        page) and the session's CSRF token in the form (else 403); the handler gets both."""
+        @wraps(handler)
+        async def guarded(request: Request) -> HTTPResponse:
+            staff_login = await login_of(request)
+            if staff_login is None:
+                return to_login()
+            form = request.form or {}
+            if not same_token(staff_login.csrf_token, form.get("csrf_token")):
+                return response.text("Forbidden", status=403)
+            return await handler(request, staff_login, form)
+        return guarded
+
     def login_page(error: str = "", status: int = 200, secure: bool = False) -> HTTPResponse:
         token = secrets.token_urlsafe(32)
         reply = _html(render("login.html", csrf_token=token, error=error), status=status)
@@ -220,12 +234,8 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         return reply
 
     @staff.post("/logout")
-    async def logout(request: Request) -> HTTPResponse:
-        staff_login = await login_of(request)
-        if staff_login is None:
-            return to_login()
-        if not same_token(staff_login.csrf_token, (request.form or {}).get("csrf_token")):
-            return response.text("Forbidden", status=403)
+    @signed_in_form
+    async def logout(request: Request, staff_login: StaffLogin, form: Any) -> HTTPResponse:
         await blocking(accounts().close_session, token=request.cookies.get(SESSION_COOKIE, ""))
         audit("signed out", user=accounts().user_hash(staff_login.username), address=client_address(request))
         reply = response.redirect("/staff/login", status=303)
@@ -280,13 +290,8 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
                                       "Cache-Control": "no-store"})
 
     @staff.post("/candidates")
-    async def add_candidates(request: Request) -> HTTPResponse:
-        staff_login = await login_of(request)
-        if staff_login is None:
-            return to_login()
-        form = request.form or {}
-        if not same_token(staff_login.csrf_token, form.get("csrf_token")):
-            return response.text("Forbidden", status=403)
+    @signed_in_form
+    async def add_candidates(request: Request, staff_login: StaffLogin, form: Any) -> HTTPResponse:
         # the records a group's questions came from: one candidate per text, linked to the
         # conversations that asked it, so that "forget me" deletes it with them
         chosen = [value for value in (form.getlist("record") or []) if value.isalnum()][:MAX_CANDIDATE_RECORDS]
@@ -295,13 +300,8 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         return back_to(form)
 
     @staff.post("/candidates/delete")
-    async def delete_candidate(request: Request) -> HTTPResponse:
-        staff_login = await login_of(request)
-        if staff_login is None:
-            return to_login()
-        form = request.form or {}
-        if not same_token(staff_login.csrf_token, form.get("csrf_token")):
-            return response.text("Forbidden", status=403)
+    @signed_in_form
+    async def delete_candidate(request: Request, staff_login: StaffLogin, form: Any) -> HTTPResponse:
         candidate = form.get("candidate") or ""
         if candidate.isdigit():
             await blocking(records().remove_candidate, candidate_id=int(candidate))
