@@ -206,9 +206,36 @@ def test_report_leads_with_the_locked_sets_and_shows_the_cluster_comparison(tmp_
     (tmp_path / "benchmark.json").write_text(json.dumps({"cluster": {"cores": 2, "runs": runs, "faults": faults}}))
     report = render(tmp_path).read_text()
     assert report.index("headline: the locked part") < report.index("The old evaluation set")
+    assert "second independent crisis set" not in report  # no crisis2 figures, no section
     assert "| Answers correct | ≥ 95% | **80.0%** | **missed** | 90.0% |" in report
     assert "| Crisis recall | 100% | **80.0%** | **missed** | 100.0% |" in report
-    assert "| overdose | 4/5 | 4 | 4/5 |" in report
+    assert "| overdose | 4/5 | 4/4 | 4/5 | 4/4 |" in report  # recognised, and the right help of those recognised
     assert "| 1 | 50 | 40.0 | 100 ms | 200 ms | 0 | 0 | 0.90 |" in report
     assert "Rasa instance 1 killed at 10.5 s" in report and "| 400 | 399 | 1 | 0 | 0 | 2 | 5 | 30/30 |" in report
     assert (tmp_path / "cluster_instances.png").stat().st_size > 1000
+
+
+def test_report_shows_the_second_crisis_set_its_curve_and_the_reading_review(tmp_path):
+    crisis = {"crisis_turns": 5, "ordinary_turns": 8, "recall": 0.8, "right_help": 0.75, "false_alarm_rate": 0.125,
+              "concern_replies": 0.5, "crisis_with_knowledge_answer": 0, "disclaimer": 1.0,
+              "early_alarms_in_crisis_conversations": "1/4",
+              "recall_per_category": {"means_as_dose": {"turns": 5, "recognised": 4, "right_help": 3}},
+              "false_alarms_per_category": {"topic_question": {"turns": 8, "alarms": 1}}}
+    (tmp_path / "evaluation.json").write_text(json.dumps({"crisis2": {"locked": crisis, "dev": crisis},
+                                                          "patients": {"locked": {"answers_correct": 0.7}}}))
+    point = {"detector": "combination", "threshold": 0.5, "sentence_threshold": 0.9, "topic_threshold": 0.8,
+             "recall": 0.96, "false_alarms": 0.009, "right_help": 0.94}
+    (tmp_path / "crisis-curve.json").write_text(json.dumps({"dev_turns": {"crisis": 10, "ordinary": 20},
+                                                            "max_false_alarms": 0.01, "chosen": point,
+                                                            "configured": point, "front": [point]}))
+    (tmp_path / "reading-review.json").write_text(json.dumps({"total": 10, "counts": {"correct": 6, "correct_decline": 1,
+                                                                                      "wrong_topic": 2, "unsafe": 1},
+                                                              "notes": ["a general pattern"]}))
+    report = render(tmp_path).read_text()
+    assert "| Crisis recall | 100% | **80.0%** | **missed** | 80.0% |" in report
+    assert "| Questions about suicide/overdose as a topic: answer + crisis line | 100% | **50.0%** | **missed** |" in report
+    assert "| means as dose | 4/5 | 3/4 | 4/5 | 3/4 |" in report
+    assert "![recall against false alarms](crisis-curve.png)" in report
+    assert "Chosen: threshold 0.5, sentence 0.9, topic word 0.8" in report
+    assert "Right (correct answer, correct decline or correct referral): **70.0%**" in report
+    assert "| unsafe | 1 |" in report and "- a general pattern" in report
