@@ -17,9 +17,12 @@ ensure_actions_venv
 ensure_web
 if [ "${1:-}" = "cluster" ]; then ensure_cluster_packages required; fi
 if [ "${1:-}" = "benchmark" ]; then ensure_cluster_packages optional; fi
-build_knowledge
 cd "$ROOT"
-"$VENV/bin/python" -m bot train --quiet
+case "${1:-serve}" in
+  # staff commands need neither a rebuild nor a model: they never touch a running assistant's files
+  create-staff|purge) ;;
+  *) build_knowledge; "$VENV/bin/python" -m bot train --quiet ;;
+esac
 case "${1:-serve}" in
   setup) echo "Set up: $VENV, the knowledge base, the spaCy pipeline and the model in models/." ;;
   serve) exec "$VENV/bin/python" -m bot serve ;;

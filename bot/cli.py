@@ -28,13 +28,32 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 
+BUILD_INPUTS = ("knowledge", "bot/knowledge", "bot/nlp.py")
+
+
 def cmd_build(args: argparse.Namespace) -> int:
+    """Build the knowledge base and the spaCy pipeline - only when their sources changed (or with
+    --force): every ./run.sh command passes here, and a running assistant keeps reading."""
+    import hashlib
+
     from bot.knowledge import get_knowledge_base
     from bot.knowledge.build import build_knowledge_base
     from bot.nlp import build_pipeline
     from bot.settings import get_settings
+    from bot.training import content_fingerprint
 
     settings = get_settings()
+    wanted = content_fingerprint(BUILD_INPUTS)
+    stamp = settings.spacy_pipeline_path.parent / (
+        ".built-" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:16])
+    if not getattr(args, "force", False) and stamp.exists() and stamp.read_text() == wanted \
+            and settings.spacy_pipeline_path.exists():
+        try:
+            facts = len(get_knowledge_base(database_url=settings.database_url).facts(kind=None))
+            print(f"Knowledge base and spaCy pipeline unchanged ({facts} facts)")
+            return 0
+        except Exception:  # noqa: BLE001 - missing, unreadable or an older schema: build it
+            pass
     report = build_knowledge_base(knowledge_dir=settings.knowledge_dir, database_url=settings.database_url)
     print(
         f"Knowledge base: {report.facts} facts, {report.topics} topics, {report.sources} sources, "
@@ -43,6 +62,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     synonyms = get_knowledge_base(database_url=settings.database_url).route_synonyms()
     path = build_pipeline(synonyms=synonyms, output=settings.spacy_pipeline_path)
     print(f"spaCy pipeline -> {path}")
+    stamp.write_text(wanted)
     return 0
 
 
@@ -211,7 +231,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="build the knowledge base and spaCy pipeline").set_defaults(run=cmd_build)
+    build = sub.add_parser("build", help="build the knowledge base and spaCy pipeline (when their sources changed)")
+    build.set_defaults(run=cmd_build)
+    build.add_argument("--force", action="store_true", help="build even when nothing changed")
     train = sub.add_parser("train", help="train the Rasa model when its inputs changed")
     train.set_defaults(run=cmd_train)
     train.add_argument("--force", action="store_true", help="retrain even if the model is current")

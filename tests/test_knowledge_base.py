@@ -335,3 +335,41 @@ def test_the_snapshot_answers_every_query_as_the_database_does(kb):
                 assert snapshot.facts(topic=topic, route=route, kind=kind) == kb.facts(topic=topic, route=route, kind=kind)
     conflicts = {f.conflict for f in kb.facts(kind=None) if f.conflict}
     assert conflicts and all(snapshot.conflict(conflict_id=c) == kb.conflict(conflict_id=c) for c in conflicts)
+
+
+def _build(tmp_path, *extra):
+    import os
+    import subprocess
+    import sys
+
+    from bot.settings import PROJECT_ROOT
+
+    env = {**os.environ, "KB_DATABASE_URL": f"sqlite:///{tmp_path / 'kb.db'}",
+           "KB_SPACY_PIPELINE": str(tmp_path / "pipeline"), "PYTHONPATH": str(PROJECT_ROOT)}
+    result = subprocess.run([sys.executable, "-m", "bot", "build", *extra], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+def test_the_build_runs_only_when_its_sources_changed(tmp_path):
+    assert "Knowledge base:" in _build(tmp_path)
+    assert "unchanged" in _build(tmp_path)          # every ./run.sh command passes here
+    assert "Knowledge base:" in _build(tmp_path, "--force")
+
+
+def test_a_rebuild_never_pulls_the_tables_from_under_a_reader(tmp_path):
+    """The SQLite file is built beside the old one and swapped in: a connection that was open
+    during the rebuild still reads every fact; a new one reads the new file."""
+    import sqlite3
+
+    _build(tmp_path)
+    reader = sqlite3.connect(tmp_path / "kb.db")
+    before = reader.execute("select count(*) from facts").fetchone()[0]
+    old_inode = (tmp_path / "kb.db").stat().st_ino
+    _build(tmp_path, "--force")
+    assert reader.execute("select count(*) from facts").fetchone()[0] == before > 0
+    assert (tmp_path / "kb.db").stat().st_ino != old_inode
+    fresh = sqlite3.connect(tmp_path / "kb.db")
+    assert fresh.execute("select count(*) from fact_questions").fetchone()[0] > 1000
+    assert not list(tmp_path.glob(".kb.db.*.building"))

@@ -1,13 +1,15 @@
 """Build the knowledge-base database from the curated files."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine, make_url
 
 from bot.knowledge import schema
-from bot.knowledge.curated import load_curated
+from bot.knowledge.curated import Curated, load_curated
 from bot.knowledge.store import engine_for
 
 
@@ -21,12 +23,31 @@ class BuildReport:
 
 
 def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildReport:
-    """Replace the database's contents with the curated knowledge."""
+    """Replace the database's contents with the curated knowledge.
+
+    A SQLite file is built beside the old one and swapped in (``os.replace``), so a running
+    assistant never reads half-built or dropped tables: its open connections keep the old file,
+    new ones get the new. Another database is rebuilt in place (the cluster builds it once at
+    start, before any instance reads it)."""
     curated = load_curated(knowledge_dir=knowledge_dir)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = engine_for(database_url)
+        target = Path(url.database)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.building")
+        temporary.unlink(missing_ok=True)
+        engine = create_engine(str(url.set(database=str(temporary))), future=True)
+        try:
+            report = _write(curated, engine, database_url)
+        finally:
+            engine.dispose()
+        os.replace(temporary, target)
+        engine_for(database_url).dispose()  # pooled connections of this process: to the new file
+        return report
+    return _write(curated, engine_for(database_url), database_url)
+
+
+def _write(curated: Curated, engine: Engine, database_url: str) -> BuildReport:
     schema.Base.metadata.drop_all(engine)
     schema.Base.metadata.create_all(engine)
     with engine.begin() as connection:
