@@ -44,7 +44,7 @@ def main() -> None:
     app = build_app()
     from bot.assistant import get_assistant
 
-    get_assistant()  # the knowledge base, search index and spaCy pipeline, before the first patient
+    get_assistant().warm()  # the knowledge base, search index, fact ranker and spaCy pipeline, before the first patient
     configure_logging("actions")
     logger.info("Action server listening on http://%s:%d", host, port)
     app.run(host=host, port=port, workers=1, access_log=False, motd=False)

@@ -104,6 +104,11 @@ class Assistant:
         self._index: Optional[SearchIndex] = None
         self._ranker: Optional[FactRanker] = None
 
+    def warm(self) -> "Assistant":
+        """Build what the first question would otherwise wait for (search index, fact ranker)."""
+        _ = self.index, self.ranker
+        return self
+
     # -- helpers -----------------------------------------------------------------
     def topic_ids(self) -> List[str]:
         return [t.id for t in self.kb.topics()]
