@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 from typing import Any, Dict, List, Optional, Text, Tuple
 
@@ -132,11 +133,16 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
             logger.error("%s failed with %s; sending the fallback", self.name(), type(error).__name__)
             reply = self.assistant.fallback()
         turn = turn_of(tracker)
+        declined = reply.kind in ("fallback", "out_of_scope")
         if (previous_response(tracker) == turns.ASK and turns.is_unanswered(turn, reply)
                 and turns.note_followup(sender_id=turn.sender_id, text=turn.text)):
-            # The answer to "What were you looking for?": kept once, with the thumbs-down it
-            # explains (never again as a decline), and thanked - not also declined.
-            reply = Reply("followup", (Message(turns.NOTED),))
+            if declined:
+                # The answer to "What were you looking for?": kept once, with the thumbs-down it
+                # explains (never again as a decline), and thanked - not also declined.
+                reply = Reply("followup", (Message(turns.NOTED),))
+            else:  # a question we could answer after all: thanked, and answered
+                turns.record_reply(turn, reply)
+                reply = dataclasses.replace(reply, messages=(Message(turns.NOTED),) + reply.messages)
         else:
             turns.record_reply(turn, reply)
         return send(dispatcher, reply, concerned=concern(tracker))

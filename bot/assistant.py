@@ -286,6 +286,8 @@ class Assistant:
                 units = self._units([f for f in facts if f.routes == (route,)], 1)
                 values[f"{slot}_{route}"] = self._text(units)
                 used += self._flat(units)
+        if not all(values.values()):  # an aspect without a fact of its own for a route: the plain comparison
+            return self.compare(topic=OVERVIEW_TOPIC, lead=True)
         values["sources"] = self._sources(used)
         return Reply("comparison", (Message("utter_kb_overview", values),), topic=OVERVIEW_TOPIC, routes=ROUTES,
                      facts=tuple(dict.fromkeys(used)))

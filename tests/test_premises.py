@@ -33,6 +33,14 @@ def test_wrong_premises_are_found(text, premise):
     "how long does the IV drip take?",
     "is the IV drip given into a vein?",
     "how much of the IM dose is absorbed?",
+    # true or neutral statements a review found corrected (none is a wrong premise)
+    "IM or intravenous, which is faster?",
+    "IV is 100% and IM is 93%, right?",
+    "is IM better than IV, which goes into a vein?",
+    "IV or a shot into the muscle, which hurts less?",
+    "the IV clinic is 2 hours away",
+    "how long do the effects of an IV last, a few hours?",
+    "im hoping the IV goes into a vein",
 ])
 def test_true_or_open_questions_are_not_corrected(text):
     assert wrong_premises(text) == []

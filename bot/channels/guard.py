@@ -104,9 +104,11 @@ def screen(text: Any, *, max_chars: int, prefix_chars: Optional[int] = None, but
         return Incoming(thumbs(text))
     if len(text) > max_chars:
         cut = max(prefix_chars or 0, max_chars)
-        # The patterns read the whole message; a sentence past the prefix in which one matches
-        # is added to what the crisis layer reads, so a crisis anywhere is answered first.
-        flagged = load_patterns().flagged_sentences(text[cut:])
+        # The patterns read the whole message (from the sentence the prefix cuts through): a
+        # passage around each match past the prefix is added to what the crisis layer reads, so
+        # a crisis anywhere is answered first.
+        boundary = max(text.rfind(mark, 0, cut) for mark in (". ", "? ", "! ", "\n"))
+        flagged = load_patterns().flagged_sentences(text[max(boundary, 0):])
         return Incoming(as_text(" ".join([text[:cut]] + flagged)), {SCREEN: TOO_LONG})
     return Incoming(as_text(text))
 

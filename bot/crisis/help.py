@@ -34,7 +34,10 @@ def someone_else(text: str, hits: Sequence[PatternHit], score: Optional[Score], 
     return score is not None and score.help == "other"
 
 
-def medical(hits: Sequence[PatternHit], score: Optional[Score]) -> bool:
+def medical(hits: Sequence[PatternHit], score: Optional[Score], text: str = "",
+            patterns: Optional[PatternSet] = None) -> bool:
+    if patterns is not None and patterns.writer_in_danger(text):
+        return True  # "already swallowed them all", "I can't breathe": an emergency now
     if hits:  # the patterns say what it is; the classifier decides only when none matched
         return any(hit.rule.category in MEDICAL_CATEGORIES for hit in hits)
     return score is not None and score.medical > score.self_
@@ -43,4 +46,4 @@ def medical(hits: Sequence[PatternHit], score: Optional[Score]) -> bool:
 def choose_help(text: str, hits: Sequence[PatternHit], score: Optional[Score], patterns: PatternSet) -> str:
     if someone_else(text, hits, score, patterns):
         return "other"
-    return "medical" if medical(hits, score) else "self"
+    return "medical" if medical(hits, score, text, patterns) else "self"

@@ -117,17 +117,27 @@ class PatternSet:
         pills", "I can't breathe"): the help is for them, whoever else the message names."""
         return self._first_danger.search(text) is not None
 
-    def flagged_sentences(self, text: str, *, limit: int = 3, max_chars: int = 300) -> List[str]:
-        """Up to ``limit`` sentences of ``text`` (raw) in which a pattern matches, each cut to
-        ``max_chars``: how a crisis deep inside an overlong message still reaches the crisis layer
-        when only a prefix of the message is read."""
+    def flagged_sentences(self, text: str, *, limit: int = 3, radius: int = 150) -> List[str]:
+        """Up to ``limit`` passages of ``text`` (raw) around a pattern match, each the match and
+        ``radius`` characters either side (within its sentence): how a crisis deep inside an
+        overlong message still reaches the crisis layer when only a prefix of the message is
+        read. Matches of the strongest kind of help come first, topic words last."""
         found = []
         for sentence in _SENTENCES.split(text):
-            if sentence.strip() and self.match(self.blank_exclusions(normalise(sentence))):
-                found.append(sentence.strip()[:max_chars])
-                if len(found) >= limit:
-                    break
-        return found
+            normalised = normalise(sentence)
+            if not normalised:
+                continue
+            for hit in self.match(self.blank_exclusions(normalised)):
+                found.append((hit.rule.topic, HELP_ORDER.index(hit.help), len(found), sentence, hit.span))
+        passages: List[str] = []
+        for _, _, _, sentence, (start, end) in sorted(found):
+            # the normalised text is close to the raw one in length; widen to be safe
+            window = sentence[max(0, start - radius):end + radius].strip()
+            if window and window not in passages:
+                passages.append(window)
+            if len(passages) >= limit:
+                break
+        return passages
 
     def proxy_framing(self, text: str) -> bool:
         """The message frames the writer's own danger as someone else's ("asking for a friend")."""
