@@ -328,3 +328,29 @@ def test_a_concern_adds_the_crisis_line_before_the_disclaimer_and_never_to_a_cri
     assert CONCERN_RESPONSE not in [m.response for m in outgoing(answer)]
     crisis = Reply("crisis", (Message("utter_crisis_self"),))
     assert CONCERN_RESPONSE not in [m.response for m in outgoing(crisis, concern=True)]
+
+
+# A review found these left as mere concerns or excluded as history by the first version of the
+# topic-word and past-history logic: each is a present crisis, found by a pattern alone.
+PRESENT_DESPITE_TOPIC_WORDS_OR_HISTORY = [
+    ("suicidal ideation has come back since my last infusion", "self"),
+    ("suicide is on my mind constantly", "self"),
+    ("considering overdose", "self"),
+    ("what is the most painless suicide method", "self"),
+    ("how many mg of ketamine for suicide", "self"),
+    ("what's a lethal overdose of paracetamol", "self"),
+    ("I'm suicidal again, just like when I was 20", "self"),
+    ("suicidal thoughts are back, like a few years ago", "self"),
+    ("started self harming again after 3 years clean", "self"),
+    ("I'm cutting again, worse than when I was 14", "self"),
+    ("what should I do if I have chest pain right now? it started ten minutes ago", "medical"),
+    ("already swallowed them all, getting sleepy", "medical"),
+]
+
+
+@pytest.mark.parametrize("text, help_", PRESENT_DESPITE_TOPIC_WORDS_OR_HISTORY)
+def test_a_present_crisis_is_never_only_a_concern(patterns, text, help_):
+    hits = [hit for hit in patterns.match(patterns.blank_exclusions(normalise(text))) if not hit.rule.topic]
+    assert hits, text
+    detection = CrisisDetector(patterns=patterns, classifier=None).detect(text)
+    assert detection.crisis and detection.help == help_, detection.explain()

@@ -38,8 +38,9 @@ def medical(hits: Sequence[PatternHit], score: Optional[Score], text: str = "",
             patterns: Optional[PatternSet] = None) -> bool:
     if patterns is not None and patterns.writer_in_danger(text):
         return True  # "already swallowed them all", "I can't breathe": an emergency now
-    if hits:  # the patterns say what it is; the classifier decides only when none matched
-        return any(hit.rule.category in MEDICAL_CATEGORIES for hit in hits)
+    if hits:  # the patterns say what it is (a topic word only when nothing else matched)
+        said = [hit for hit in hits if not hit.rule.topic] or list(hits)
+        return any(hit.rule.category in MEDICAL_CATEGORIES for hit in said)
     return score is not None and score.medical > score.self_
 
 
