@@ -345,6 +345,9 @@ def crisis2_section(evaluation: dict, curve: dict) -> List[str]:
             lines.append(f"| {p['detector']} | {p['threshold']} | {p.get('sentence_threshold') or '—'} |"
                          f" {p.get('topic_threshold') or '—'} | {_fmt(p['recall'], 'pct')} | "
                          f"{_fmt(p['false_alarms'], 'pct')} | {_fmt(p['right_help'], 'pct')} |")
+        if not chosen:
+            lines += ["", f"No combination stays within {100 * curve.get('max_false_alarms', 0):.0f}% false alarms on the"
+                      " dev parts; config.yml keeps the point in bold, recall first."]
         if chosen:
             lines += ["", f"Chosen: threshold {chosen['threshold']}, sentence {chosen['sentence_threshold']}, "
                       f"topic word {chosen['topic_threshold']} (dev recall {_fmt(chosen['recall'], 'pct')}, "
