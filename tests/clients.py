@@ -276,3 +276,14 @@ def phone_env(telegram_api, twilio_api) -> Dict[str, str]:
         "TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": AUTH, "TWILIO_API_URL": twilio_api.url,
         "CHANNEL_ID_KEY": ID_KEY,
     }
+
+
+def channel_askers(prefix: str) -> Dict[str, Any]:
+    """One conversation's replies on each patient channel: ``askers[channel](assistant, (telegram_api,
+    twilio_api), texts)`` -> each text's reply. REST conversations are named ``prefix``-rest-..."""
+    return {
+        "rest": lambda a, apis, texts: [rest_ask(a, f"{prefix}-rest-{abs(hash(tuple(texts)))}", t) for t in texts],
+        "webchat": lambda a, apis, texts: webchat_ask(a, texts),
+        "telegram": lambda a, apis, texts: telegram_ask(a, apis[0], texts),
+        "twilio": lambda a, apis, texts: twilio_ask(a, apis[1], texts),
+    }

@@ -7,16 +7,11 @@ import re
 
 import pytest
 
-from tests.clients import rest_ask, telegram_ask, twilio_ask, webchat_ask
+from tests.clients import channel_askers
 
 pytestmark = pytest.mark.servers
 
-Ask = {
-    "rest": lambda a, apis, texts: [rest_ask(a, f"answers-rest-{abs(hash(tuple(texts)))}", t) for t in texts],
-    "webchat": lambda a, apis, texts: webchat_ask(a, texts),
-    "telegram": lambda a, apis, texts: telegram_ask(a, apis[0], texts),
-    "twilio": lambda a, apis, texts: twilio_ask(a, apis[1], texts),
-}
+Ask = channel_askers("answers")
 CHANNELS = list(Ask)
 REASSURANCE = re.compile(r"\b(safe|safer|safety|suitable|effective|works?|helps?|recommended|tolerated|record)\b",
                          re.I)

@@ -8,7 +8,7 @@ import signal
 
 import pytest
 
-from tests.clients import rest_ask, telegram_ask, twilio_ask, webchat_ask
+from tests.clients import channel_askers, rest_ask
 from tests.conftest import wait_until
 
 pytestmark = pytest.mark.servers
@@ -34,12 +34,7 @@ CATEGORIES = [
 ]
 OPENINGS = {"self": "really sorry you", "medical": "This could be a medical emergency", "other": "for them now"}
 
-Ask = {
-    "rest": lambda a, apis, texts: [rest_ask(a, f"crisis-rest-{abs(hash(tuple(texts)))}", t) for t in texts],
-    "webchat": lambda a, apis, texts: webchat_ask(a, texts),
-    "telegram": lambda a, apis, texts: telegram_ask(a, apis[0], texts),
-    "twilio": lambda a, apis, texts: twilio_ask(a, apis[1], texts),
-}
+Ask = channel_askers("crisis")
 CHANNELS = list(Ask)
 
 
