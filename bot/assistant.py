@@ -10,7 +10,7 @@ import re
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from bot.knowledge import FactRecord, KnowledgeBase, KnowledgeSnapshot, get_knowledge_base
 from bot.knowledge.records import ROUTES, VERDICT
@@ -103,6 +103,12 @@ class Assistant:
         self._nlp_loader = nlp_loader
         self._index: Optional[SearchIndex] = None
         self._ranker: Optional[FactRanker] = None
+        self._by_id: Optional[Dict[str, FactRecord]] = None
+
+    def _facts_by_id(self) -> Dict[str, FactRecord]:
+        if self._by_id is None:
+            self._by_id = {f.id: f for f in self.kb.facts(kind=None)}
+        return self._by_id
 
     def warm(self) -> "Assistant":
         """Build what the first question would otherwise wait for (search index, fact ranker)."""
@@ -203,7 +209,7 @@ class Assistant:
         muscle of the upper arm..."), then the answer; never on a decline or fallback."""
         if reply.kind not in ("answer", "answers", "comparison", "search"):
             return reply
-        known = {f.id: f for f in self.kb.facts(kind=None)}
+        known = self._facts_by_id()
         corrections = [known[p.fact] for p in wrong_premises(text) if p.fact in known]
         if not corrections:
             return reply

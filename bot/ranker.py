@@ -35,9 +35,16 @@ class FactRanker:
         ])
         self._matrix = self._vectoriser.fit_transform(documents)
         self.trained = bool(questions)
+        self._last: Dict[str, Dict[str, float]] = {}
 
     def scores(self, text: str) -> Dict[str, float]:
-        """Fact id -> the best cosine similarity between ``text`` and the fact's questions."""
+        """Fact id -> the best cosine similarity between ``text`` and the fact's questions. A turn
+        asks twice about the same text (its topic, then its leading fact): computed once."""
+        if text not in self._last:
+            self._last = {text: self._scores(text)}
+        return self._last[text]
+
+    def _scores(self, text: str) -> Dict[str, float]:
         if not text.strip():
             return {}
         query = self._vectoriser.transform([text.lower()])

@@ -58,7 +58,10 @@ ensure_actions_venv() {
   # TensorFlow (requirements-actions.txt), so it starts in about a second with a small footprint.
   local venv="$ROOT/.venv-actions" python stamp wanted
   if [ ! -x "$venv/bin/python" ] || ! is_py310 "$venv/bin/python"; then
-    python="$(find_python310)"
+    if ! python="$(find_python310)"; then
+      echo "Python 3.10 is needed for the action server's environment too (see above)." >&2
+      exit 1
+    fi
     echo "Creating $venv (the action server's environment, without TensorFlow)"
     rm -rf "$venv"
     "$python" -m venv "$venv"

@@ -32,10 +32,8 @@ def test_the_actions_environment_imports_every_action_without_rasa_or_tensorflow
 @pytest.mark.servers
 def test_the_running_action_server_is_that_environment_and_never_loads_tensorflow(running_assistant):
     pid = running_assistant.pid("actions")
-    executable = Path(os.readlink(f"/proc/{pid}/exe"))
-    assert Path(running_assistant.supervisorctl("status", "actions")) and pid > 0
-    assert str(PROJECT_ROOT / ".venv-actions") in " ".join(Path(f"/proc/{pid}/cmdline").read_text().split("\0")) \
-        or executable.resolve() == ACTIONS_PYTHON.resolve()
+    command = Path(f"/proc/{pid}/cmdline").read_text().split("\0")
+    assert command[0] == str(ACTIONS_PYTHON), command  # (its exe is the base interpreter the venv links to)
     maps = Path(f"/proc/{pid}/maps").read_text()
     assert "tensorflow" not in maps and "/rasa/" not in maps
     # and it answers (the assistant's reply came through it)

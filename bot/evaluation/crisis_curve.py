@@ -126,35 +126,23 @@ def sweep(classifier, messages, conversations, sentences, *, base: Dict[str, flo
 
 
 class _CachedPatterns:
-    """The pattern set with its answers remembered per text (the sweep reads each text many times)."""
+    """The pattern set with every answer remembered per text (the sweep reads each text many
+    times); attributes that are not methods pass through."""
 
     def __init__(self, patterns) -> None:
         self._patterns = patterns
         self._cache: Dict[Tuple[str, str], object] = {}
 
-    def _cached(self, name: str, text: str):
-        key = (name, text)
-        if key not in self._cache:
-            self._cache[key] = getattr(self._patterns, name)(text)
-        return self._cache[key]
-
-    def match(self, text: str) -> list:
-        return self._cached("match", text)
-
-    def blank_exclusions(self, text: str) -> str:
-        return self._cached("blank_exclusions", text)
-
-    def says_resolved(self, text: str):
-        return self._cached("says_resolved", text)
-
-    def writer_in_danger(self, text: str) -> bool:
-        return self._cached("writer_in_danger", text)
-
-    def topic_mention(self, text: str):
-        return self._cached("topic_mention", text)
-
     def __getattr__(self, name):
-        return getattr(self._patterns, name)
+        attribute = getattr(self._patterns, name)
+        if not callable(attribute):
+            return attribute
+
+        def cached(text: str):
+            if (name, text) not in self._cache:
+                self._cache[(name, text)] = attribute(text)
+            return self._cache[(name, text)]
+        return cached
 
 
 class _NoPatterns:
