@@ -12,11 +12,13 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
 from itertools import count
 from typing import Any, Dict, List, Optional, Tuple
 
 from twilio.request_validator import RequestValidator
 
+from bot.channels.messaging import pseudonym
 from bot.wording import response_text
 
 TOKEN = "123456789:TEST-token-for-the-stand-in"
@@ -287,3 +289,115 @@ def channel_askers(prefix: str) -> Dict[str, Any]:
         "telegram": lambda a, apis, texts: telegram_ask(a, apis[0], texts),
         "twilio": lambda a, apis, texts: twilio_ask(a, apis[1], texts),
     }
+
+
+# ---- one patient, any channel, with buttons ---------------------------------------------------------
+
+# The titles of the domain's fixed buttons, for pressing them on SMS (numbered options there).
+SMS_OPTION_TITLES = {"/forget_confirm": "Yes, delete it", "/forget_cancel": "No, keep it",
+                     "/forget_me": "Delete my conversation"}
+
+
+CHANNELS = ["rest", "socketio", "telegram", "twilio"]
+
+
+class Conversation:
+    """One patient on one channel: ``say`` a text (or press a button) and get the reply's texts;
+    ``sender_id`` is the id the tracker store knows the conversation by."""
+
+    def __init__(self, assistant, apis, channel: str) -> None:
+        self.assistant, self.channel = assistant, channel
+        self.telegram_api, self.twilio_api = apis
+        self.turns = 0
+        self.last: List[Dict[str, Any]] = []  # the last reply's messages (with their buttons)
+        if channel == "rest":
+            self.client_id = f"patient-{uuid.uuid4().hex[:12]}"  # REST conversations have a namespace of their own
+            self.sender_id = assistant.conversation_id(self.client_id)
+        elif channel == "telegram":
+            self.chat_id = uuid.uuid4().int % 10**9
+            self.sender_id = pseudonym(key=ID_KEY, channel="telegram", address=str(self.chat_id))
+        elif channel == "twilio":
+            self.phone = f"+1555{uuid.uuid4().int % 10**7:07d}"
+            self.sender_id = pseudonym(key=ID_KEY, channel="twilio", address=self.phone)
+        else:
+            # One event loop for the whole conversation (the socket.io client lives in it).
+            import asyncio
+            import threading
+
+            self.loop = asyncio.new_event_loop()
+            threading.Thread(target=self.loop.run_forever, daemon=True).start()
+            self.chat = self._run(WebChat(assistant).connect())
+            self.sender_id = self.chat.session["session_id"]
+
+    def say(self, text: str, *, button: bool = False, title: Optional[str] = None) -> List[str]:
+        """``button``: press the button with payload ``text`` (on SMS: reply with the number of
+        the option titled ``title``, or of the payload's title in SMS_OPTION_TITLES)."""
+        first = self.turns == 0
+        self.turns += 1
+        if self.channel == "rest":
+            self.last = self.assistant.say(self.client_id, text, metadata={"button": True} if button else None)
+            return [m.get("text", "") for m in self.last]
+        if self.channel == "socketio":
+            start = len(self.chat.received)
+            texts = self._run(self.chat.ask(text, button=button))
+            self.last = self.chat.received[start:]
+            return texts
+        if self.channel == "telegram":
+            start = len(self.telegram_api.recorded(chat_id=self.chat_id, method="sendMessage"))
+            update = self._callback(text) if button else text_update(text, self.chat_id)
+            assert send_update(self.assistant, update)[0] == 200
+            texts = wait_for_reply(lambda: sent_texts(self.telegram_api.recorded(chat_id=self.chat_id))[start:],
+                                   first=first)
+            self.last = self.telegram_api.recorded(chat_id=self.chat_id, method="sendMessage")[start:]
+            return texts
+        start = len(self.twilio_api.recorded(To=self.phone))
+        sent = self._option(title or SMS_OPTION_TITLES.get(text, "")) if button else text
+        assert twilio_post(self.assistant, sms(sent, self.phone))[0] == 200
+        texts = wait_for_reply(lambda: bodies(self.twilio_api.recorded(To=self.phone))[start:], first=first)
+        self.last = [{"text": t} for t in texts]
+        return texts
+
+    def _run(self, coroutine):
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
+
+    def _callback(self, payload: str) -> Dict[str, Any]:
+        """Telegram: press the inline button with this payload, from the last reply's keyboard."""
+        keyboards = [c["reply_markup"]["inline_keyboard"] for c in self.last if c.get("reply_markup")]
+        data = [b["callback_data"] for k in keyboards for row in k for b in row]
+        assert payload in data, (payload, data)
+        return {"update_id": next(update_ids), "callback_query": {
+            "id": f"cbq-{uuid.uuid4().hex[:8]}", "chat_instance": "1", "data": payload,
+            "from": {"id": self.chat_id, "is_bot": False, "first_name": "Pat"},
+            "message": {"message_id": 5, "date": int(time.time()), "chat": {"id": self.chat_id, "type": "private"},
+                        "text": "..."}}}
+
+    def _option(self, wanted: str) -> str:
+        """SMS: the number of the option offered with this title (e.g. "1")."""
+        for text in (m["text"] for m in self.last):
+            for line in text.splitlines():
+                number, _, title = line.partition(". ")
+                if title.strip() == wanted:
+                    return number
+        raise AssertionError(f"no SMS option titled {wanted!r} in {self.last}")
+
+    def starts_afresh(self) -> None:
+        """The conversation was deleted: the next reply is the first of a new one."""
+        self.turns = 0
+        if self.channel == "socketio":
+            self.chat.asked = 0
+
+    def buttons(self) -> List[str]:
+        """The payloads offered with the last reply (none on SMS: it has numbered options)."""
+        found = []
+        for message in self.last:
+            found += [b.get("payload") for b in message.get("buttons") or message.get("quick_replies") or []]
+            markup = message.get("reply_markup") or {}
+            found += [b["callback_data"] for row in markup.get("inline_keyboard", []) for b in row]
+        return found
+
+    def close(self) -> None:
+        if self.channel == "socketio":
+            self._run(self.chat.close())
+            self.loop.call_soon_threadsafe(self.loop.stop)

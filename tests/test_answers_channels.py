@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.clients import channel_askers
+from tests.clients import CHANNELS as CHANNELS_WITH_BUTTONS, Conversation, channel_askers
 
 pytestmark = pytest.mark.servers
 
@@ -72,3 +72,51 @@ def test_a_question_the_articles_do_not_cover_is_declined_without_a_near_fact(ru
     text = answer_part(reply)
     assert "Source:" not in text and ("not something I can answer" in text or "can't answer" in text), reply
     assert not NUMBER.search(text.split("Here is")[0].replace("988", "").replace("911", "")), reply
+
+
+# ---- unsure between two topics: the runner-up as one button -----------------------------------------
+
+# Questions that sit between two topics. The model decides which of them leave its first two
+# topics close enough for the runner-up button (bot/assistant.py RUNNER_UP_MARGIN); at least one
+# must, or the test says so.
+BETWEEN_TWO_TOPICS = [
+    "is the shot or the drip easier on the body",
+    "is the jab or the drip easier on you physically",
+    "is the drip or the injection easier to go through",
+    "does the infusion feel better",
+    "which is easier on the body, shot or drip",
+    "is the drip kinder to you",
+]
+OFFER = re.compile(r"Or did you mean: (.+)\?")
+
+
+@pytest.fixture(scope="module")
+def unsure_question(running_assistant):
+    """(question, payload, title) of the first question above whose REST reply offers a runner-up."""
+    for number, text in enumerate(BETWEEN_TWO_TOPICS):
+        for message in running_assistant.say(f"runner-up-probe-{number}", text):
+            if OFFER.search(message.get("text", "")) and message.get("buttons"):
+                button, = message["buttons"]
+                return text, button["payload"], button["title"]
+    pytest.fail("none of BETWEEN_TWO_TOPICS leaves the model unsure between two topics any more: add a closer one")
+
+
+@pytest.mark.parametrize("channel", CHANNELS_WITH_BUTTONS)
+def test_unsure_between_two_topics_the_runner_up_is_one_button_that_answers_it(running_assistant, apis, kb, channel,
+                                                                               unsure_question):
+    text, payload, title = unsure_question
+    patient = Conversation(running_assistant, apis, channel)
+    try:
+        first = text_of(patient.say(text))
+        offer = OFFER.search(first)
+        assert offer and offer.group(1).lower() == title.lower(), (channel, first)
+        assert first.index("Source:") < first.index("Or did you mean"), first  # the best answer comes first
+        if channel != "twilio":  # SMS offers numbered options instead of buttons
+            assert payload in patient.buttons(), (channel, patient.last)
+        pressed = text_of(patient.say(payload, button=True, title=title))
+    finally:
+        patient.close()
+    topic = payload.lstrip("/")[len("ask_"):]
+    facts = [f.text for f in kb.facts(topic=topic)]
+    assert any(fact in pressed for fact in facts), (channel, topic, pressed)
+    assert "Or did you mean" not in pressed and "not medical advice" in pressed.lower(), pressed
