@@ -27,21 +27,39 @@ _JOINED = re.compile(
     r"(?=(?:how|what|what's|whats|when|which|who|why|where|is|are|can|could|does|do|will|would|should)\b)",
     re.I,
 )
+# "...is she right? and roughly when does it peak": the sentencizer keeps a lower-case follow-on
+# in the sentence of the question before it; a question mark and "and"/"also"/"plus" end that
+# question all the same.
+_AFTER_QUESTION_MARK = re.compile(r"(?<=\?)\s+(?=(?:and|also|plus|&)\s)", re.I)
 _WORD = re.compile(r"[a-z']+")
+_FOLLOW_ON = {"and", "also", "plus"}
 _LEADING = {"and", "so", "also", "plus", "but", "ok", "okay", "oh", "right", "then", "anyway", "well", "sorry"}
 
 
-def _first_word(text: str) -> str:
-    """The first word after any "and", "so", "also"... that opens a follow-on question."""
+def _opening_words(text: str) -> List[str]:
+    """The words after any "and", "so", "also"... that open a follow-on question."""
     words = _WORD.findall(text.lower())
     while words and words[0] in _LEADING:
         words = words[1:]
+    return words
+
+
+def _first_word(text: str) -> str:
+    words = _opening_words(text)
     return words[0] if words else ""
 
 
 def is_question(text: str) -> bool:
     stripped = text.strip()
     return stripped.endswith("?") or _first_word(stripped) in QUESTION_WORDS
+
+
+def asks_soon(text: str) -> bool:
+    """A follow-on that opens with "and"/"also"/"plus" and asks within its next words ("and
+    roughly when does it peak", "and in general is it safe")."""
+    first = _WORD.match(text.strip().lower())
+    return bool(first) and first.group() in _FOLLOW_ON and any(
+        word in QUESTION_WORDS for word in _opening_words(text)[:3])
 
 
 def split_joined(sentence: str) -> List[str]:
@@ -56,8 +74,9 @@ def question_parts(sentences: Sequence[str]) -> List[str]:
     sentences = [s.strip() for s in sentences if s and s.strip()]
     parts: List[str] = []
     for sentence in sentences:
-        if is_question(sentence):
-            parts.extend(split_joined(sentence))
+        for piece in _AFTER_QUESTION_MARK.split(sentence):
+            if is_question(piece) or asks_soon(piece):
+                parts.extend(split_joined(piece))
     if len(sentences) == 1 and len(parts) <= 1:
         return []
     return parts[:MAX_PARTS]

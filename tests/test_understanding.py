@@ -25,6 +25,20 @@ def test_one_sentence_with_two_questions_is_split():
     assert split_joined("what happens before and after the session?") == ["what happens before and after the session?"]
 
 
+def test_a_lower_case_follow_on_after_a_question_mark_is_a_question_of_its_own():
+    # the sentencizer keeps these in one sentence
+    assert question_parts(["is the jab more intense, is she right? and roughly when does the jab peak"]) == [
+        "is the jab more intense, is she right?", "and roughly when does the jab peak"]
+    assert question_parts(["how much gets absorbed from a shot? and in general is ketamine a safe medicine"]) == [
+        "how much gets absorbed from a shot?", "and in general is ketamine a safe medicine"]
+    # or in a sentence of its own
+    assert question_parts(["is she right?", "and roughly when does the jab peak"]) == [
+        "is she right?", "and roughly when does the jab peak"]
+    # a remark after the question is not one
+    assert question_parts(["how long does the drip take? and thanks for your help"]) == []
+    assert question_parts(["It is my first time.", "how long does the drip take?"]) == ["how long does the drip take?"]
+
+
 def test_a_single_question_is_understood_whole():
     assert question_parts(sentences_of("which is faster, IV or IM?")) == []
     assert question_parts(sentences_of("I hate needles. I faint every time.")) == []
