@@ -275,9 +275,20 @@ class Assistant:
     def answer_ask(self, ask: Ask) -> Reply:
         if ask.route:
             return self.answer(topic=ask.topic, route=ask.route, question=ask.text)
-        if ask.topic == OVERVIEW_TOPIC and all(t in self.topic_ids() for t, _ in OVERVIEW_ASPECTS):
+        if ask.topic == OVERVIEW_TOPIC and self._asks_the_difference(ask.text) and all(
+                t in self.topic_ids() for t, _ in OVERVIEW_ASPECTS):
             return self.overview()
         return self.compare(topic=ask.topic, lead=ask.lead, question=ask.text)
+
+    def _asks_the_difference(self, question: str) -> bool:
+        """The overview answers "what's the difference?" (the routes topic's verdict, "the
+        difference is the way in", is the fact that answers it, or none clearly does: "tell me
+        about both"); another question of the topic ("is there a ketamine cream?", "do most
+        clinics use IV?") gets its own fact instead."""
+        if not question or not self.ranker.trained:
+            return True
+        ranked = self.ranker.ranked(question, facts=self.kb.facts(topic=OVERVIEW_TOPIC, kind=None))
+        return not ranked or ranked[0][0].kind == VERDICT or ranked[0][1] < OVERVIEW_UNLESS_ABOVE
 
     def overview(self) -> Reply:
         """"What's the difference between IV and IM?": the way in, then onset, intensity, control,
@@ -414,6 +425,9 @@ class Assistant:
 # "What's the difference between IV and IM?" (the routes topic, both routes) gets the overview:
 # these topics side by side, each under its slot name in the domain's utter_kb_overview.
 OVERVIEW_TOPIC = "routes"
+# Another fact of that topic answers instead when the fact ranker matches it at least this well
+# (cosine similarity to its example questions; "tell me about both" matches none: 0.13).
+OVERVIEW_UNLESS_ABOVE = 0.2
 OVERVIEW_ASPECTS = (("onset", "onset"), ("experience", "intensity"), ("control", "control"),
                     ("duration", "duration"), ("absorption", "absorption"))
 

@@ -12,7 +12,7 @@ from tests.clients import run_async
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
 from actions.safety import ActionPersonalAdvice
-from bot.assistant import OVERVIEW_TOPIC
+from bot.assistant import OVERVIEW_TOPIC, Context, Question
 from tests.conftest import make_tracker
 
 TOPICS = [
@@ -229,6 +229,26 @@ def test_the_difference_between_iv_and_im_gets_the_overview(assistant, dispatche
         assert aspect in text
     assert "100%" in text and "93%" in text and "Klearwell" in text and "Innerbloom" in text
     assert "{" not in text  # every slot filled
+
+
+@pytest.mark.parametrize("text", ["explain IV vs IM", "tell me about both", "IV or IM?"])
+def test_the_difference_in_other_words_gets_the_overview_too(assistant, text):
+    ask, = assistant.asks(question=Question(text, "ask_routes", 0.95, ("iv", "im")), parts=(), context=Context())
+    assert assistant.answer_ask(ask).messages[0].response == "utter_kb_overview"
+
+
+@pytest.mark.parametrize("text, routes, leading", [
+    ("is there a ketamine cream or a lozenge?", [], "routes-overview"),
+    ("do most ketamine clinics use the drip?", ["iv"], "routes-iv-common"),
+])
+def test_another_question_about_the_ways_in_gets_its_fact_not_the_overview(assistant, dispatcher, domain_dict, text,
+                                                                          routes, leading):
+    tracker = make_tracker(text=text, intent="ask_routes", routes=routes)
+    run(ActionAnswerQuestion(assistant), dispatcher, tracker, domain_dict)
+    assert "utter_kb_overview" not in [m["response"] for m in dispatcher.messages]
+    question = Question(text, "ask_routes", 0.95, tuple(routes))
+    reply = assistant.answer_ask(assistant.asks(question=question, parts=(), context=Context())[0])
+    assert reply.facts[0].id == leading, [f.id for f in reply.facts]
 
 
 def test_unsure_between_two_topics_offers_the_runner_up_as_one_button(assistant, dispatcher, domain_dict, render):
