@@ -5,6 +5,10 @@ answer as patients get it (the clinic named by the domain, the disclaimer), a kn
 rebuild that keeps the answers, and the export."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import yaml
 from sqlalchemy import create_engine
@@ -164,3 +168,23 @@ def test_export_writes_the_approved_answers(store, tmp_path):
     document = yaml.safe_load(written[0].read_text())
     assert document["source"] == "the clinic" and document["author"] == "alice" and document["reviewer"] == "bob"
     assert document["text"] == TEXT and document["questions"] == EXAMPLES and document["reviewed"]
+
+
+def test_a_running_store_follows_a_rebuilt_sqlite_file(tmp_path):
+    """The web server and the action servers keep their store while `bot build` swaps in a new
+    file: what they write and read after the swap is in the new file, not the replaced one."""
+    from bot.clinic.store import get_clinic_store
+    from bot.knowledge.build import build_knowledge_base
+
+    url = f"sqlite:///{tmp_path / 'knowledge.db'}"
+    build_knowledge_base(knowledge_dir=PROJECT_ROOT / "knowledge", database_url=url)
+    running = get_clinic_store(database_url=url)
+    first = approved_answer(running)
+    # `bot build` in another process (this one's connections are not told)
+    code = ("from pathlib import Path; from bot.knowledge.build import build_knowledge_base; "
+            f"build_knowledge_base(knowledge_dir=Path({str(PROJECT_ROOT / 'knowledge')!r}), database_url={url!r})")
+    subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
+    second = approved_answer(running)
+    fresh = ClinicStore(engine=create_engine(url, future=True))
+    assert [a.id for a in fresh.approved()] == [first, second] and fresh.version() == running.version() == 4

@@ -8,6 +8,7 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
+from bot.clinic.schema import ClinicBase
 from bot.clinic.store import copy_answers
 from bot.knowledge import schema
 from bot.knowledge.curated import Curated, load_curated
@@ -55,6 +56,7 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
 def _write(curated: Curated, engine: Engine, database_url: str) -> BuildReport:
     schema.Base.metadata.drop_all(engine)
     schema.Base.metadata.create_all(engine)
+    ClinicBase.metadata.create_all(engine)  # the clinic answers' tables, when missing (never dropped)
     with engine.begin() as connection:
         connection.execute(
             schema.Source.__table__.insert(),
