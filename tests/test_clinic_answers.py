@@ -188,3 +188,17 @@ def test_a_running_store_follows_a_rebuilt_sqlite_file(tmp_path):
     second = approved_answer(running)
     fresh = ClinicStore(engine=create_engine(url, future=True))
     assert [a.id for a in fresh.approved()] == [first, second] and fresh.version() == running.version() == 4
+
+
+def test_the_export_command(tmp_path):
+    """`python -m bot export-clinic --dir DIR` (what `./run.sh export-clinic` runs) for the
+    configured knowledge base."""
+    from bot.clinic.store import get_clinic_store
+
+    url = f"sqlite:///{tmp_path / 'knowledge.db'}"
+    answer_id = approved_answer(get_clinic_store(database_url=url))
+    done = subprocess.run([sys.executable, "-m", "bot", "export-clinic", "--dir", str(tmp_path / "clinic")],
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "KB_DATABASE_URL": url})
+    assert done.returncode == 0 and "1 approved clinic answer written" in done.stdout, done.stderr
+    assert yaml.safe_load((tmp_path / "clinic" / f"clinic-{answer_id}-price.yml").read_text())["text"] == TEXT
