@@ -202,3 +202,14 @@ def test_the_export_command(tmp_path):
                           env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "KB_DATABASE_URL": url})
     assert done.returncode == 0 and "1 approved clinic answer written" in done.stdout, done.stderr
     assert yaml.safe_load((tmp_path / "clinic" / f"clinic-{answer_id}-price.yml").read_text())["text"] == TEXT
+
+
+def test_an_answer_is_matched_by_its_title_and_questions_not_its_text(kb, store):
+    answer_id = store.draft(title="Getting home after treatment",
+                            text="Please do not drive for the rest of the day. Bring someone who can take you home.",
+                            examples=["Can I drive home after my infusion?", "Am I allowed to drive after the session?"],
+                            author="alice")
+    store.approve(answer_id=answer_id, reviewer="bob", revision=1)
+    matcher = ClinicMatcher(store=store, knowledge_base=kb, min_score=get_settings().clinic_answer_min_score)
+    assert matcher.match("can I drive myself back after the injection").answer.id == answer_id
+    assert matcher.match("Can I bring my dog?") is None

@@ -11,6 +11,7 @@ error type) and the question gets the ordinary decline.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
@@ -60,8 +61,10 @@ class ClinicMatcher:
         with self._lock:
             answers = self._store.approved()
             self._answers = {a.fact_id: a for a in answers}
+            # a clinic answer is matched by its title and example questions, not by its text (an
+            # answer's "bring someone who can take you home" must not draw "can I bring my dog?")
             self._ranker = FactRanker(
-                facts=list(self._kb.facts(kind=None)) + [as_fact(a) for a in answers],
+                facts=list(self._kb.facts(kind=None)) + [dataclasses.replace(as_fact(a), text=a.title) for a in answers],
                 questions={**self._kb.fact_questions(), **{a.fact_id: a.examples for a in answers}},
             ) if answers else None
             self._version = version

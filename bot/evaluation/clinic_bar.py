@@ -35,7 +35,7 @@ def scored(knowledge_base) -> Tuple[List[Tuple[float, bool]], List[float]]:
     data = yaml.safe_load(DEV_SET.read_text(encoding="utf-8"))
     store = ClinicStore(engine=create_engine(f"sqlite:///{tempfile.mkdtemp()}/clinic.db", future=True))
     for title, answer in data["answers"].items():
-        answer_id = store.draft(title=title, text=f"The clinic's answer on {title}.", examples=answer["examples"],
+        answer_id = store.draft(title=answer["title"], text=answer["text"], examples=answer["examples"],
                                 author="calibration-writer")
         store.approve(answer_id=answer_id, reviewer="calibration-reviewer", revision=1)
     matcher = ClinicMatcher(store=store, knowledge_base=knowledge_base, min_score=0.0)
@@ -43,7 +43,7 @@ def scored(knowledge_base) -> Tuple[List[Tuple[float, bool]], List[float]]:
     for title, answer in data["answers"].items():
         for text in answer["asks"]:
             found = matcher.best(text)
-            paraphrases.append((found[1], found[0].title == title) if found else (0.0, False))
+            paraphrases.append((found[1], found[0].title == answer["title"]) if found else (0.0, False))
     others = list(data["others"]) + [m["text"] for path in sorted(PATIENT_DEV.glob("*.yml"))
                                      for m in yaml.safe_load(path.read_text(encoding="utf-8"))["messages"]
                                      if m.get("expect") != "decline"]
