@@ -213,3 +213,28 @@ def test_an_answer_is_matched_by_its_title_and_questions_not_its_text(kb, store)
     matcher = ClinicMatcher(store=store, knowledge_base=kb, min_score=get_settings().clinic_answer_min_score)
     assert matcher.match("can I drive myself back after the injection").answer.id == answer_id
     assert matcher.match("Can I bring my dog?") is None
+
+
+def test_explain_mode_names_the_clinic_answer(trained_model, kb, nlp, tmp_path):
+    """What staff see in explain mode for a question a clinic answer answers (NLU finds no article
+    topic): the clinic answer, its similarity, and the reply patients get."""
+    import asyncio
+
+    from bot.explain import Explainer
+
+    store = ClinicStore(engine=create_engine(f"sqlite:///{tmp_path / 'kb.db'}", future=True))
+    answer_id = approved_answer(store)
+    settings = get_settings()
+    assistant = Assistant(knowledge_base=kb, settings=settings, nlp_loader=lambda: nlp,
+                          clinic=ClinicMatcher(store=store, knowledge_base=kb,
+                                               min_score=settings.clinic_answer_min_score))
+    loop = asyncio.new_event_loop()
+    try:
+        shown = loop.run_until_complete(Explainer(model=trained_model, assistant=assistant).explain(
+            "what's the cost of an infusion session at your clinic?")).render()
+    finally:
+        loop.close()
+    assert "action     : action_fallback" in shown and "reply kind : clinic" in shown
+    assert "clinic     : a staff-approved clinic answer, similarity" in shown
+    assert f"fact       : clinic-{answer_id} " in shown and TEXT in shown
+    assert "Source: the clinic (an answer written and reviewed by its staff" in shown and "not medical advice" in shown
