@@ -10,6 +10,7 @@
 #   ./run.sh benchmark  speed, load and resource benchmark (reports/report.md)
 #   ./run.sh create-staff NAME   a staff account for the dashboard at http://127.0.0.1:8080/staff/
 #   ./run.sh purge [--dry-run]   delete conversations and records older than RETENTION_DAYS
+#   ./run.sh export-clinic       the approved clinic answers to knowledge/clinic/*.yml
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/setup.sh"
 ensure_venv requirements.txt
@@ -20,7 +21,7 @@ if [ "${1:-}" = "benchmark" ]; then ensure_cluster_packages optional; fi
 cd "$ROOT"
 case "${1:-serve}" in
   # staff commands need neither a rebuild nor a model: they never touch a running assistant's files
-  create-staff|purge) ;;
+  create-staff|purge|export-clinic) ;;
   *) build_knowledge; "$VENV/bin/python" -m bot train --quiet ;;
 esac
 case "${1:-serve}" in
@@ -33,5 +34,6 @@ case "${1:-serve}" in
   benchmark) shift; exec "$VENV/bin/python" -m bot benchmark "$@" ;;
   create-staff) shift; exec "$VENV/bin/python" -m bot create-staff "$@" ;;
   purge) shift; exec "$VENV/bin/python" -m bot purge "$@" ;;
-  *) echo "usage: ./run.sh [serve|cluster|setup|shell|explain [QUESTION...]|evaluate|benchmark|create-staff NAME|purge [--dry-run]]" >&2; exit 2 ;;
+  export-clinic) shift; exec "$VENV/bin/python" -m bot export-clinic "$@" ;;
+  *) echo "usage: ./run.sh [serve|cluster|setup|shell|explain [QUESTION...]|evaluate|benchmark|create-staff NAME|purge [--dry-run]|export-clinic]" >&2; exit 2 ;;
 esac

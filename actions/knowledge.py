@@ -5,7 +5,7 @@ from typing import Text
 
 from rasa_sdk import Tracker
 
-from actions.common import AssistantAction, latest_intent, understood
+from actions.common import AssistantAction, latest_intent, latest_text, understood
 from bot.replies import Reply
 
 
@@ -22,14 +22,15 @@ class ActionAnswerQuestion(AssistantAction):
 
 
 class ActionFallback(AssistantAction):
-    """Unsure: a clear question inside the message, else the knowledge-base search, else say so;
-    out of scope: say so and offer topics."""
+    """Unsure: a clear question inside the message, else an approved clinic answer, else the
+    knowledge-base search, else say so; out of scope: an approved clinic answer, else say so and
+    offer topics."""
 
     def name(self) -> Text:
         return "action_fallback"
 
     def reply(self, tracker: Tracker) -> Reply:
         if latest_intent(tracker) == "out_of_scope":
-            return self.assistant.fallback(out_of_scope=True)
+            return self.assistant.decline(text=latest_text(tracker))
         whole, parts, context = understood(tracker)
         return self.assistant.respond(question=whole, parts=parts, context=context)

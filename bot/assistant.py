@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from bot.clinic.matcher import ClinicMatcher
 from bot.knowledge import FactRecord, KnowledgeBase, KnowledgeSnapshot, get_knowledge_base
 from bot.knowledge.records import ROUTES, VERDICT
 from bot.lexicon import load_lexicon
@@ -97,9 +98,11 @@ def other_route(route: Optional[str]) -> Optional[str]:
 class Assistant:
     """Composes replies from the knowledge base."""
 
-    def __init__(self, *, knowledge_base: KnowledgeBase, settings: Settings, nlp_loader=None) -> None:
+    def __init__(self, *, knowledge_base: KnowledgeBase, settings: Settings, nlp_loader=None,
+                 clinic: Optional[ClinicMatcher] = None) -> None:
         self.kb = knowledge_base
         self.settings = settings
+        self.clinic = clinic  # the staff's approved clinic answers (bot/clinic/), when there are any
         self._nlp_loader = nlp_loader
         self._index: Optional[SearchIndex] = None
         self._ranker: Optional[FactRanker] = None
@@ -113,6 +116,8 @@ class Assistant:
     def warm(self) -> "Assistant":
         """Build what the first question would otherwise wait for (search index, fact ranker)."""
         _ = self.index, self.ranker
+        if self.clinic is not None:
+            self.clinic.best("")  # reads the approved clinic answers
         return self
 
     # -- helpers -----------------------------------------------------------------
@@ -399,8 +404,21 @@ class Assistant:
         response = "utter_out_of_scope" if out_of_scope else "utter_fallback"
         return Reply("out_of_scope" if out_of_scope else "fallback", (Message(response),))
 
+    def clinic_answer(self, *, text: str) -> Optional[Reply]:
+        """An approved clinic answer whose example questions are close enough to ``text``."""
+        found = self.clinic.match(text) if self.clinic is not None else None
+        if found is None:
+            return None
+        reviewed = found.answer.reviewed_at.date().isoformat() if found.answer.reviewed_at else ""
+        message = Message("utter_clinic_answer", {"answer": found.answer.text, "reviewed": reviewed})
+        return Reply("clinic", (message,), facts=(found.fact,), search_score=found.score)
+
+    def decline(self, *, text: str) -> Reply:
+        """A question the articles don't cover: the clinic's own answer to it, or the honest decline."""
+        return self.clinic_answer(text=text) or self.fallback(out_of_scope=True)
+
     def understand_or_fallback(self, *, text: str, route: Optional[str]) -> Reply:
-        return self.search(text=text, route=route) or self.fallback()
+        return self.clinic_answer(text=text) or self.search(text=text, route=route) or self.fallback()
 
     # -- safety ------------------------------------------------------------------------
     def personal_advice(self, *, text: str, route: Optional[str]) -> Reply:
@@ -458,6 +476,10 @@ def combine(replies: Sequence[Reply]) -> Reply:
 def get_assistant() -> Assistant:
     """The process-wide assistant over the configured knowledge base (read once, then served
     from memory: bot.knowledge.KnowledgeSnapshot)."""
+    from bot.clinic.store import get_clinic_store
+
     settings = get_settings()
-    return Assistant(knowledge_base=KnowledgeSnapshot(get_knowledge_base(database_url=settings.database_url)),
-                     settings=settings)
+    knowledge = KnowledgeSnapshot(get_knowledge_base(database_url=settings.database_url))
+    clinic = ClinicMatcher(store=get_clinic_store(database_url=settings.database_url), knowledge_base=knowledge,
+                           min_score=settings.clinic_answer_min_score)
+    return Assistant(knowledge_base=knowledge, settings=settings, clinic=clinic)

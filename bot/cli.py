@@ -10,6 +10,7 @@
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
   benchmark latency, load and resource benchmark (reports/)
   create-staff NAME  create a staff account for the dashboard (asks for the password)
+  export-clinic     write the approved clinic answers to knowledge/clinic/*.yml (--dir elsewhere)
   purge     delete conversations and records older than RETENTION_DAYS (--dry-run first)
   setup-database   cluster profile on a real server: schema and knowledge base in DATABASE_URL
   haproxy-config   print the balancer's configuration (deploy/haproxy.cfg is its output)
@@ -201,6 +202,17 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_clinic(args: argparse.Namespace) -> int:
+    from bot.clinic.export import export_answers
+    from bot.clinic.store import get_clinic_store
+    from bot.settings import get_settings
+
+    directory = Path(args.dir) if args.dir else get_settings().knowledge_dir / "clinic"
+    written = export_answers(store=get_clinic_store(), directory=directory)
+    print(f"{len(written)} approved clinic answer{'s' if len(written) != 1 else ''} written to {directory}")
+    return 0
+
+
 def cmd_purge(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
@@ -266,6 +278,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     staff.add_argument("username")
     staff.add_argument("--reset", action="store_true", help="set a new password for an existing account")
     staff.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    export = sub.add_parser("export-clinic", help="write the approved clinic answers to knowledge/clinic/*.yml")
+    export.set_defaults(run=cmd_export_clinic)
+    export.add_argument("--dir", help="another folder to write them to")
     purge = sub.add_parser("purge", help="delete conversations and records older than RETENTION_DAYS")
     purge.set_defaults(run=cmd_purge)
     purge.add_argument("--dry-run", action="store_true", help="only count what would be deleted")

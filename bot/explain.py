@@ -65,7 +65,10 @@ class Explanation:
         ]
         if self.reply is not None:
             lines.append(f"reply kind : {self.reply.kind}; topic: {self.reply.topic or '-'}")
-            if self.reply.search_score is not None:
+            if self.reply.search_score is not None and self.reply.kind == "clinic":
+                lines.append(f"clinic     : a staff-approved clinic answer, similarity {self.reply.search_score:.2f} "
+                             "to its example questions")
+            elif self.reply.search_score is not None:
                 lines.append(f"search     : best BM25 score {self.reply.search_score:.2f}")
             for fact in self.reply.facts:
                 lines.append(f"fact       : {fact.id} [{'/'.join(fact.routes)}] from {fact.source.short_name}")

@@ -9,18 +9,24 @@ classifier is unsure, to choose the topic (bot/assistant.py).
 """
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from bot.knowledge import FactRecord, KnowledgeBase
 
 
 class FactRanker:
-    def __init__(self, *, knowledge_base: KnowledgeBase) -> None:
+    """Over a knowledge base's facts, or over given ``facts`` and their ``questions`` (the clinic
+    answers: bot/clinic/matcher.py)."""
+
+    def __init__(self, *, knowledge_base: Optional[KnowledgeBase] = None, facts: Sequence[FactRecord] = (),
+                 questions: Optional[Mapping[str, Sequence[str]]] = None) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.pipeline import FeatureUnion
 
-        self._facts: Tuple[FactRecord, ...] = tuple(knowledge_base.facts(kind=None))
-        questions = knowledge_base.fact_questions()
+        if knowledge_base is not None:
+            facts, questions = knowledge_base.facts(kind=None), knowledge_base.fact_questions()
+        self._facts: Tuple[FactRecord, ...] = tuple(facts)
+        questions = questions or {}
         documents: List[str] = []
         owners: List[int] = []
         for index, fact in enumerate(self._facts):

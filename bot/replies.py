@@ -17,7 +17,7 @@ DISCLAIMERS = (DISCLAIMER_RESPONSE, RATED_DISCLAIMER_RESPONSE)
 # One line with the crisis line, under the answer to a message that names suicide, self-harm or
 # overdose as a subject without being a crisis (bot/crisis/: a "concern").
 CONCERN_RESPONSE = "utter_crisis_concern"
-RATED_KINDS = ("answer", "answers", "comparison", "search", "advice")
+RATED_KINDS = ("answer", "answers", "comparison", "search", "advice", "clinic")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Message:
 class Reply:
     """Everything the assistant decided for one turn, for sending and for explaining."""
 
-    kind: str  # answer | comparison | search | fallback | out_of_scope | crisis | advice | greeting
+    kind: str  # answer | comparison | search | clinic | fallback | out_of_scope | crisis | advice | greeting
     messages: Tuple[Message, ...]
     topic: Optional[str] = None
     routes: Tuple[str, ...] = ()

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     opening_hours: str = Field(_CLINIC["opening_hours"], env="CLINIC_OPENING_HOURS")
     # A search hit must score at least this (BM25) to be used as an answer.
     search_min_score: float = Field(3.5, env="KB_SEARCH_MIN_SCORE", ge=0)
+    # An approved clinic answer is given when a question NLU finds no article topic for is at least
+    # this close (the fact ranker's similarity) to one of its example questions. Calibrated by
+    # `python -m bot.evaluation.clinic_bar` (reports/clinic-bar.json).
+    clinic_answer_min_score: float = Field(0.15, env="CLINIC_ANSWER_MIN_SCORE", ge=0, le=1)
     # Where the servers listen (loopback by default: put a reverse proxy in front to expose Rasa).
     rasa_interface: str = Field("127.0.0.1", env="RASA_INTERFACE")
     rasa_port: int = Field(5005, env="RASA_PORT", ge=1, le=65535)

@@ -159,12 +159,19 @@ def create_app(options: WebOptions, name: str = "clinic_web") -> Sanic:
     for path in STATIC:
         app.add_route(static, path, methods=["GET"], name=f"static_{path.strip('/').replace('/', '_').replace('.', '_')}")
 
+    from bot.clinic.store import get_clinic_store
+    from bot.knowledge import get_knowledge_base
     from bot.staff.accounts import get_accounts
     from bot.staff.dashboard import create_blueprint
     from bot.staff.records import get_record_store
 
+    def article_facts() -> list:
+        """The articles' facts: a clinic answer's figures are compared with theirs."""
+        return list(get_knowledge_base().facts())
+
     # The staff dashboard, on its own route (bot/staff/dashboard.py).
-    app.blueprint(create_blueprint(settings=get_settings(), records=get_record_store, accounts=get_accounts))
+    app.blueprint(create_blueprint(settings=get_settings(), records=get_record_store, accounts=get_accounts,
+                                   clinic=get_clinic_store, article_facts=article_facts))
 
     @app.get("/health")
     async def health(_: Request) -> HTTPResponse:

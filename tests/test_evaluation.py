@@ -239,3 +239,11 @@ def test_report_shows_the_second_crisis_set_its_curve_and_the_reading_review(tmp
     assert "Chosen: threshold 0.5, sentence 0.9, topic word 0.8" in report
     assert "Right (correct answer, correct decline or correct referral): **70.0%**" in report
     assert "| unsafe | 1 |" in report and "- a general pattern" in report
+
+
+def test_report_shows_the_clinic_answers_bar(tmp_path):
+    curve = [{"bar": 0.1, "right": 11, "wrong": 0, "false": 2, "paraphrases": 22},
+             {"bar": 0.15, "right": 10, "wrong": 0, "false": 0, "paraphrases": 22}]
+    (tmp_path / "clinic-bar.json").write_text(json.dumps({"curve": curve, "chosen": curve[1]}))
+    report = render(tmp_path).read_text()
+    assert "| 0.10 | 11/22 | 0 | 2 |" in report and "| 0.15 **(chosen)** | 10/22 | 0 | 0 |" in report

@@ -125,6 +125,7 @@ def render(out: Path = REPORTS) -> Path:
     lines += written_apart_sections(evaluation)
     lines += reading_review_section(_read(out / "reading-review.json"), evaluation)
     lines += answer_choice_section(_read(out / "fact-answers.json"), _read(out / "runner-up.json"))
+    lines += clinic_bar_section(_read(out / "clinic-bar.json"))
     lines += [
         "",
         "## The old evaluation set and the speed targets",
@@ -399,6 +400,22 @@ def answer_choice_section(facts: dict, runner_up: dict) -> List[str]:
     if chosen:
         lines.append(f"Runner-up button: margin {chosen['margin']}, offered under {_fmt(chosen['offered'], 'pct')} of"
                      f" dev answers, rescuing {chosen['rescued']} of {chosen['questions']} questions.")
+    return lines
+
+
+def clinic_bar_section(bar: dict) -> List[str]:
+    """How close a question must be to a clinic answer's examples (bot/evaluation/clinic_bar.py)."""
+    if not bar.get("curve"):
+        return []
+    lines = ["", "### The clinic answers' similarity bar (evaluation/clinic/dev.yml, offline)", "",
+             "Sample clinic answers approved beside the knowledge base; for each bar, the paraphrases that get their",
+             "answer (right) or another one (wrong), and the questions that should get none - other uncovered",
+             "subjects and the patient dev set's article questions - but do (false).", "",
+             "| bar | right | wrong | false |", "|---|---|---|---|"]
+    chosen = bar.get("chosen") or {}
+    for row in bar["curve"]:
+        mark = " **(chosen)**" if row["bar"] == chosen.get("bar") else ""
+        lines.append(f"| {row['bar']:.2f}{mark} | {row['right']}/{row['paraphrases']} | {row['wrong']} | {row['false']} |")
     return lines
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine, make_url
 
+from bot.clinic.schema import ClinicBase
+from bot.clinic.store import copy_answers
 from bot.knowledge import schema
 from bot.knowledge.curated import Curated, load_curated
 from bot.knowledge.store import engine_for
@@ -27,8 +29,10 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
 
     A SQLite file is built beside the old one and swapped in (``os.replace``), so a running
     assistant never reads half-built or dropped tables: its open connections keep the old file,
-    new ones get the new. Another database is rebuilt in place (the cluster builds it once at
-    start, before any instance reads it)."""
+    new ones get the new; the clinic answers (bot/clinic/, written by staff, not curated files)
+    are copied from the old file into the new one first. Another database is rebuilt in place
+    (the cluster builds it once at start, before any instance reads it): only the curated tables
+    are dropped and recreated there, never the clinic answers'."""
     curated = load_curated(knowledge_dir=knowledge_dir)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -39,6 +43,8 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
         engine = create_engine(str(url.set(database=str(temporary))), future=True)
         try:
             report = _write(curated, engine, database_url)
+            if target.exists():
+                copy_answers(source=engine_for(database_url), target=engine)
         finally:
             engine.dispose()
         os.replace(temporary, target)
@@ -50,6 +56,7 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
 def _write(curated: Curated, engine: Engine, database_url: str) -> BuildReport:
     schema.Base.metadata.drop_all(engine)
     schema.Base.metadata.create_all(engine)
+    ClinicBase.metadata.create_all(engine)  # the clinic answers' tables, when missing (never dropped)
     with engine.begin() as connection:
         connection.execute(
             schema.Source.__table__.insert(),

@@ -27,7 +27,7 @@ import re
 import secrets
 from datetime import date
 from functools import lru_cache, partial, wraps
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
 from sanic import Blueprint, response
@@ -38,6 +38,9 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
 from bot.web import script_json
+
+if TYPE_CHECKING:
+    from bot.clinic.store import ClinicStore
 
 STAFF_ROOT = PROJECT_ROOT / "web" / "staff"
 STATIC = {
@@ -165,7 +168,11 @@ def _html(body: str, status: int = 200) -> HTTPResponse:
 
 
 def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], accounts: Callable[[], Accounts],
-                     nlp_loader: Optional[Callable] = None) -> Blueprint:
+                     nlp_loader: Optional[Callable] = None, clinic: Optional[Callable[[], "ClinicStore"]] = None,
+                     article_facts: Optional[Callable[[], list]] = None) -> Blueprint:
+    """``clinic``: the clinic answers' store (bot/clinic/store.py) and ``article_facts``: the
+    knowledge base's facts (its content checks compare figures with them); without them the
+    dashboard has no clinic answers."""
     staff = Blueprint("staff", url_prefix="/staff")
 
     async def blocking(function: Callable, *args: Any, **kwargs: Any) -> Any:
@@ -182,14 +189,14 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         """The one guard of every state-changing route: a signed-in session (else the sign-in
         page) and the session's CSRF token in the form (else 403); the handler gets both."""
         @wraps(handler)
-        async def guarded(request: Request) -> HTTPResponse:
+        async def guarded(request: Request, **params: Any) -> HTTPResponse:
             staff_login = await login_of(request)
             if staff_login is None:
                 return to_login()
             form = request.form or {}
             if not same_token(staff_login.csrf_token, form.get("csrf_token")):
                 return response.text("Forbidden", status=403)
-            return await handler(request, staff_login, form)
+            return await handler(request, staff_login, form, **params)
         return guarded
 
     def login_page(error: str = "", status: int = 200, secure: bool = False) -> HTTPResponse:
@@ -265,7 +272,7 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
         return _html(render("dashboard.html", user=staff_login.username, csrf_token=staff_login.csrf_token,
                             period=period, query=query, summary=summary, clusters=clusters, sources=sources,
-                            candidates=candidates,
+                            candidates=candidates, clinic_answers=clinic is not None,
                             retention_days=settings.retention_days, tables=TABLES,
                             chart_json=script_json(chart_data(summary, period))))
 
@@ -310,6 +317,13 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
     def back_to(form: Any) -> HTTPResponse:
         back = form.get("back") or ""
         return response.redirect("/staff/?" + back if _PERIOD_QUERY.fullmatch(back) else "/staff/", status=303)
+
+    if clinic is not None and article_facts is not None:
+        from bot.staff.clinic_pages import add_clinic_routes
+
+        add_clinic_routes(staff, guard=signed_in_form, login_of=login_of, blocking=blocking,
+                          page=lambda template, status=200, **values: _html(render(template, **values), status=status),
+                          clinic=clinic, records=records, article_facts=article_facts)
 
     @staff.get("/static/<name:str>")
     async def static(_: Request, name: str) -> HTTPResponse:

@@ -30,7 +30,7 @@ from bot.staff.schema import Base, NluCandidate, NluCandidateSource, TurnRow
 ANSWERED = ("answer", "comparison", "search")
 KINDS = ANSWERED + ("fallback", "decline", "advice", "crisis")
 RATED = tuple(k for k in RATED_KINDS if k in KINDS)  # the records of replies that offer thumbs up / down
-REPLY_KINDS = {"out_of_scope": "decline", "answers": "answer"}  # bot.replies.Reply.kind -> record kind
+REPLY_KINDS = {"out_of_scope": "decline", "answers": "answer", "clinic": "answer"}  # bot.replies.Reply.kind -> record kind
 
 
 def utcnow() -> datetime:
@@ -254,6 +254,15 @@ class RecordStore:
                 session.add_all(NluCandidateSource(candidate_id=candidate.id, conversation=c) for c in conversations)
                 made.append(candidate.id)
             return made
+
+    def questions(self, *, record_ids: Sequence[str]) -> List[str]:
+        """The distinct question texts of these records (the question, or the answer to "What were
+        you looking for?"), oldest first: a group's questions, for a clinic answer's examples."""
+        with self._session() as session:
+            rows = session.execute(select(TurnRow).where(TurnRow.id.in_(list(record_ids)))
+                                   .order_by(TurnRow.at, TurnRow.id)).scalars().all()
+            return list(dict.fromkeys(row.followup or row.question for row in rows
+                                      if (row.followup or row.question) and row.kind != "crisis"))
 
     def candidates(self) -> List[Tuple[int, str, str, datetime]]:
         with self._session() as session:
