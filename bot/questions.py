@@ -33,6 +33,8 @@ _JOINED = re.compile(
 _AFTER_QUESTION_MARK = re.compile(r"(?<=\?)\s+(?=(?:and|also|plus|&)\s)", re.I)
 _WORD = re.compile(r"[a-z']+")
 _FOLLOW_ON = {"and", "also", "plus"}
+CLAIM_CHECK_WORDS = 5
+_CLAIM_WORDS = {"that", "this", "true", "right", "correct", "fair", "accurate", "so"}
 _LEADING = {"and", "so", "also", "plus", "but", "ok", "okay", "oh", "right", "then", "anyway", "well", "sorry"}
 
 
@@ -62,6 +64,13 @@ def asks_soon(text: str) -> bool:
         word in QUESTION_WORDS for word in _opening_words(text)[:3])
 
 
+def checks_a_claim(text: str) -> bool:
+    """A short question about what was just said ("Is that true?", "Fair point?", "Is true
+    this?"): it is understood together with the sentence before it."""
+    words = _WORD.findall(text.lower())
+    return len(words) <= CLAIM_CHECK_WORDS and any(word in _CLAIM_WORDS for word in words)
+
+
 def split_joined(sentence: str) -> List[str]:
     """'how long is IV and is IM safe?' -> ['how long is IV', 'is IM safe?']"""
     pieces = [p.strip(" ,") for p in _JOINED.split(sentence) if p and p.strip(" ,")]
@@ -73,9 +82,13 @@ def question_parts(sentences: Sequence[str]) -> List[str]:
     (or asks nothing), so that it is understood whole as before."""
     sentences = [s.strip() for s in sentences if s and s.strip()]
     parts: List[str] = []
-    for sentence in sentences:
+    for number, sentence in enumerate(sentences):
         for piece in _AFTER_QUESTION_MARK.split(sentence):
-            if is_question(piece) or asks_soon(piece):
+            if not (is_question(piece) or asks_soon(piece)):
+                continue
+            if number and checks_a_claim(piece) and not is_question(sentences[number - 1]):
+                parts.append(f"{sentences[number - 1]} {piece}")  # "He says IM is faster. Is that true?"
+            else:
                 parts.extend(split_joined(piece))
     if len(sentences) == 1 and len(parts) <= 1:
         return []

@@ -39,6 +39,16 @@ def test_a_lower_case_follow_on_after_a_question_mark_is_a_question_of_its_own()
     assert question_parts(["It is my first time.", "how long does the drip take?"]) == ["how long does the drip take?"]
 
 
+def test_a_short_check_of_a_claim_is_understood_with_the_claim():
+    assert question_parts(["My nurse said the jab wears off faster than the drip.", "Is that true?"]) == [
+        "My nurse said the jab wears off faster than the drip. Is that true?"]
+    assert question_parts(["He reckons you can't keep an eye on people after the shot.", "Fair point?"]) == [
+        "He reckons you can't keep an eye on people after the shot. Fair point?"]
+    # a short question of its own stays alone, and so does a check after another question
+    assert question_parts(["I'm 60 and new to this.", "Which is faster?"]) == ["Which is faster?"]
+    assert question_parts(["Does IM peak sooner?", "Is that right?"]) == ["Does IM peak sooner?", "Is that right?"]
+
+
 def test_a_single_question_is_understood_whole():
     assert question_parts(sentences_of("which is faster, IV or IM?")) == []
     assert question_parts(sentences_of("I hate needles. I faint every time.")) == []
