@@ -136,8 +136,11 @@ class Assistant:
             self._index = SearchIndex(knowledge_base=self.kb, nlp=loader(), examples=topic_examples())
         return self._index
 
-    def _units(self, facts: Sequence[FactRecord], limit: int) -> List[List[FactRecord]]:
-        """Up to ``limit`` facts in curated order, keeping each disagreement whole.
+    def _units(self, facts: Sequence[FactRecord], limit: int, *, said: Sequence[FactRecord] = ()
+               ) -> List[List[FactRecord]]:
+        """Up to ``limit`` facts in curated order, keeping each disagreement whole, each point
+        made once: a fact that says what the reply already says (``said``, or a fact taken
+        before it) is left out (FactRecord.same_point).
 
         A fact that is part of a disagreement between the articles brings the
         other side with it, and the pair counts as ``limit`` facts' worth only if
@@ -150,6 +153,10 @@ class Assistant:
             if fact.id in taken:
                 continue
             group = [f for f in facts if fact.conflict and f.conflict == fact.conflict] or [fact]
+            before = list(said) + [f for unit in units for f in unit]
+            if any(f.id == other.id or f.same_point(other) for f in group for other in before):
+                taken.update(f.id for f in group)
+                continue
             if count and count + len(group) > limit:
                 break
             taken.update(f.id for f in group)
@@ -192,7 +199,12 @@ class Assistant:
         if not asks:
             route = question.routes[0] if len(question.routes) == 1 else None
             return self.correct_premises(question.text, self.understand_or_fallback(text=question.text, route=route))
-        reply = combine([self.answer_ask(ask) for ask in asks])
+        replies: List[Reply] = []
+        # A second topic's answer does not say again what the first said; the overview (a table
+        # with a fact per aspect) goes first when it is one of them.
+        for ask in sorted(asks, key=lambda a: not (a.topic == OVERVIEW_TOPIC and a.route is None)):
+            replies.append(self.answer_ask(ask, said=tuple(f for r in replies for f in r.facts)))
+        reply = combine(replies)
         return self.correct_premises(question.text, self.offer_runner_up(question, reply))
 
     def offer_runner_up(self, question: Question, reply: Reply) -> Reply:
@@ -277,13 +289,13 @@ class Assistant:
         return Ask(topic, None, text=text)
 
     # -- knowledge answers --------------------------------------------------------
-    def answer_ask(self, ask: Ask) -> Reply:
+    def answer_ask(self, ask: Ask, *, said: Sequence[FactRecord] = ()) -> Reply:
         if ask.route:
-            return self.answer(topic=ask.topic, route=ask.route, question=ask.text)
+            return self.answer(topic=ask.topic, route=ask.route, question=ask.text, said=said)
         if ask.topic == OVERVIEW_TOPIC and self._asks_the_difference(ask.text) and all(
                 t in self.topic_ids() for t, _ in OVERVIEW_ASPECTS):
             return self.overview()
-        return self.compare(topic=ask.topic, lead=ask.lead, question=ask.text)
+        return self.compare(topic=ask.topic, lead=ask.lead, question=ask.text, said=said)
 
     def _asks_the_difference(self, question: str) -> bool:
         """The overview answers "what's the difference?" (the routes topic's verdict, "the
@@ -331,30 +343,41 @@ class Assistant:
             self._ranker = FactRanker(knowledge_base=self.kb)
         return self._ranker
 
-    def answer(self, *, topic: str, route: Optional[str], question: str = "") -> Reply:
+    def answer(self, *, topic: str, route: Optional[str], question: str = "", said: Sequence[FactRecord] = ()
+               ) -> Reply:
         """Answer about one route, or compare both when ``route`` is None."""
         if route in ROUTES:
             ranked = self._relevant_first(self.kb.facts(topic=topic, route=route), question)
-            units = self._within(self._units(ranked, SINGLE_ROUTE_FACTS), ANSWER_MAX_CHARS)
+            units = self._within(self._units(ranked, SINGLE_ROUTE_FACTS, said=said), ANSWER_MAX_CHARS)
             facts = self._flat(units)
             message = Message("utter_kb_answer", {"answer": self._text(units), "sources": self._sources(facts)})
             return Reply("answer", (message,), topic=topic, routes=(route,), facts=facts)
-        return self.compare(topic=topic, question=question)
+        return self.compare(topic=topic, question=question, said=said)
 
-    def compare(self, *, topic: str, lead: bool = False, question: str = "") -> Reply:
+    def compare(self, *, topic: str, lead: bool = False, question: str = "", said: Sequence[FactRecord] = ()
+                ) -> Reply:
         """Both routes side by side. ``lead``: the patient asked which is faster, longer, safer...:
         the reply starts with the direct answer in one sentence (the topic's verdict in the
         knowledge base, which never chooses for the patient where the choice is personal)."""
         facts = self._relevant_first(self.kb.facts(topic=topic), question)
         verdicts = [[v] for v in self.kb.facts(topic=topic, kind=VERDICT)][:1] if lead else []
-        shared = verdicts + self._units([f for f in facts if f.is_shared], COMPARISON_SHARED_FACTS - len(verdicts))
+        if verdicts and question and facts and verdicts[0][0].same_point(facts[0]) and self.ranker.trained:
+            # The fact that answers best makes the direct answer's point with its details: when
+            # it matches the question better than the direct answer does ("why is the longer IV
+            # session good?" - "...more time for working with the insights"), it is said instead.
+            scores = self.ranker.scores(question)
+            if scores.get(facts[0].id, 0.0) > scores.get(verdicts[0][0].id, 0.0):
+                verdicts = []
+        shared = verdicts + self._units([f for f in facts if f.is_shared], COMPARISON_SHARED_FACTS - len(verdicts),
+                                        said=said)
         sides = {
-            route: self._units([f for f in facts if f.routes == (route,)], COMPARISON_FACTS_PER_ROUTE)
+            route: self._units([f for f in facts if f.routes == (route,)], COMPARISON_FACTS_PER_ROUTE,
+                               said=tuple(said) + self._flat(shared))
             for route in ROUTES
         }
         if not all(sides.values()):
             # One route has nothing of its own on this topic: answer from everything in order.
-            units = verdicts + self._units(list(facts), SINGLE_ROUTE_FACTS)
+            units = verdicts + self._units(list(facts), SINGLE_ROUTE_FACTS, said=tuple(said) + self._flat(verdicts))
             used = self._flat(units)
             message = Message("utter_kb_answer", {"answer": self._text(units), "sources": self._sources(used)})
             return Reply("comparison", (message,), topic=topic, routes=ROUTES, facts=used)

@@ -53,6 +53,28 @@ def test_answer_for_one_route(assistant, dispatcher, domain_dict, render, topic,
     assert all(route in f.routes for f in used) and not any(f.routes == (other,) for f in used)
 
 
+def test_no_composed_reply_makes_a_point_twice(assistant):
+    """Every reply the knowledge base can compose - each topic about IV, about IM, compared, with
+    and without the direct answer, and each two-topic answer - says each point once."""
+    from tests.test_knowledge_base import NEAR_PARAPHRASE, _jaccard
+
+    replies = [assistant.answer(topic=t, route=r) for t in TOPICS for r in ("iv", "im")]
+    replies += [assistant.compare(topic=t, lead=lead) for t in TOPICS for lead in (False, True)]
+    replies += [assistant.respond(question=Question("x", f"ask_{a}", 0.95),
+                                  parts=[Question("a?", f"ask_{a}", 0.95), Question("b?", f"ask_{b}", 0.95)])
+                for a in TOPICS for b in TOPICS if a != b]
+    for reply in replies:
+        for index, fact in enumerate(reply.facts):
+            for other in reply.facts[index + 1:]:
+                assert not fact.same_point(other), (reply.topic, fact.id, other.id)
+                if not (fact.conflict and fact.conflict == other.conflict):
+                    assert _jaccard(fact.text, other.text) < NEAR_PARAPHRASE, (fact.id, other.id)
+    # the pairs a reviewer found said twice
+    pairs = {frozenset(f.id for f in r.facts) for r in replies}
+    assert not any({"procedure-im-needle", "procedure-im-deltoid"} <= p for p in pairs)
+    assert not any({"absorption-iv", "absorption-iv-innerbloom"} <= p for p in pairs)
+
+
 @pytest.mark.parametrize("topic", [t for t in TOPICS if t != OVERVIEW_TOPIC])  # routes: the overview, below
 def test_comparison_shows_both_routes(assistant, dispatcher, domain_dict, render, topic):
     tracker = make_tracker(text="which is better?", intent=f"ask_{topic}")

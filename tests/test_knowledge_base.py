@@ -188,6 +188,18 @@ def test_no_two_facts_of_a_topic_are_near_paraphrases(kb):
     assert not repeats, f"near-paraphrases in one topic: {repeats}"
 
 
+def test_facts_that_make_the_same_point_are_known_both_ways(kb):
+    """Curated once (knowledge/facts: ``repeats``), stored for both facts."""
+    facts = {f.id: f for f in kb.facts(kind=None)}
+    needle, deltoid = facts["procedure-im-needle"], facts["procedure-im-deltoid"]
+    assert "procedure-im-needle" in deltoid.repeats and "procedure-im-deltoid" in needle.repeats
+    assert needle.same_point(deltoid) and deltoid.same_point(needle)
+    assert not needle.same_point(facts["procedure-iv-cannula"])
+    # the two sides of a disagreement are never "the same point": both are always shown
+    sides = [f for f in facts.values() if f.conflict == "im-duration"]
+    assert len(sides) == 2 and not sides[0].same_point(sides[1])
+
+
 def test_queries_filter_by_topic_and_route(kb):
     iv_onset = kb.facts(topic="onset", route="iv")
     assert [f.id for f in iv_onset] == ["onset-iv", "onset-iv-controlled"]
@@ -260,6 +272,7 @@ def _broken_copy(tmp_path: Path, project_root: Path, mutate) -> Path:
         (lambda d: d["facts"][0].update(routes=["oral"]), "invalid routes"),
         (lambda d: d["facts"].append(dict(d["facts"][0])), "duplicate fact id"),
         (lambda d: d["facts"][3].pop("conflict") and d["facts"][2].update(conflict="im-onset"), "two sources"),
+        (lambda d: d["facts"][0].update(repeats=["no-such-fact"]), "repeats unknown facts"),
     ],
 )
 def test_inconsistent_curation_is_rejected(tmp_path, project_root, mutate, message):

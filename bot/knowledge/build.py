@@ -94,6 +94,11 @@ def _write(curated: Curated, engine: Engine, database_url: str) -> BuildReport:
             schema.FactSentence.__table__.insert(),
             [dict(fact_id=f.id, sentence_id=s) for f in curated.facts for s in f.restates],
         )
+        repeats = {(f.id, other) for f in curated.facts for other in f.repeats}
+        repeats |= {(other, fact) for fact, other in repeats}  # both ways
+        if repeats:
+            connection.execute(schema.FactRepeat.__table__.insert(),
+                               [dict(fact_id=fact, other_id=other) for fact, other in sorted(repeats)])
         connection.execute(
             schema.FactRoute.__table__.insert(),
             [dict(fact_id=f.id, route=r) for f in curated.facts for r in f.routes],

@@ -35,6 +35,9 @@ class CuratedFact:
     conflict: Optional[str]
     restates: Tuple[str, ...] = ()
     kind: str = FACT
+    # Other facts that make the same point, usually from the other article ("both articles say
+    # the IM goes into the upper arm"): a reply says it once.
+    repeats: Tuple[str, ...] = ()
     # Example questions this fact answers (knowledge/questions/<topic>.yml): what the fact ranker
     # learns from (bot/ranker.py).
     questions: Tuple[str, ...] = ()
@@ -135,6 +138,7 @@ def load_curated(*, knowledge_dir: Path) -> Curated:
                     conflict=fact.get("conflict"),
                     restates=tuple(str(s) for s in fact.get("restates") or ()),
                     kind=kind,
+                    repeats=tuple(str(r) for r in fact.get("repeats") or ()),
                     questions=tuple(" ".join(str(q).split()) for q in questions.get(fact["id"]) or ()),
                 )
             )
@@ -223,6 +227,10 @@ def validate(curated: Curated) -> None:
                     f"fact '{fact.id}' names conflict '{fact.conflict}' not declared in its topic"
                 )
             conflict_members.setdefault(fact.conflict, []).append(fact)
+    for fact in curated.facts:
+        unknown = [r for r in fact.repeats if r not in seen or r == fact.id]
+        if unknown:
+            raise CurationError(f"fact '{fact.id}' repeats unknown facts {unknown}")
     for conflict_id in declared:
         members = conflict_members.get(conflict_id, [])
         if len({m.source for m in members}) < 2:

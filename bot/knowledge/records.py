@@ -42,6 +42,14 @@ class FactRecord:
     conflict: Optional[str] = None
     restates: Tuple[str, ...] = ()  # the article sentences it restates ("klearwell:22")
     kind: str = FACT  # FACT, or VERDICT: the one-sentence direct answer a comparison leads with
+    repeats: Tuple[str, ...] = ()  # other facts that make the same point (curated, both ways)
+
+    def same_point(self, other: "FactRecord") -> bool:
+        """Says what ``other`` says (curated in knowledge/facts as ``repeats``, either way round).
+        Never the two sides of a disagreement, which are shown together."""
+        if self.conflict and self.conflict == other.conflict:
+            return False
+        return other.id in self.repeats or self.id in other.repeats
 
     @property
     def is_shared(self) -> bool:

@@ -43,6 +43,7 @@ class Fact(Base):
     source = relationship(Source, lazy="joined")
     routes = relationship("FactRoute", lazy="joined", cascade="all, delete-orphan")
     sentences = relationship("FactSentence", lazy="joined", cascade="all, delete-orphan")
+    repeats = relationship("FactRepeat", lazy="joined", cascade="all, delete-orphan")
 
 
 class FactRoute(Base):
@@ -57,6 +58,14 @@ class FactSentence(Base):
     __tablename__ = "fact_sentences"
     fact_id = Column(String(128), ForeignKey("facts.id"), primary_key=True)
     sentence_id = Column(String(64), primary_key=True)
+
+
+class FactRepeat(Base):
+    """Another fact that makes the same point (both articles say so): a reply says it once."""
+
+    __tablename__ = "fact_repeats"
+    fact_id = Column(String(128), ForeignKey("facts.id"), primary_key=True)
+    other_id = Column(String(128), primary_key=True)
 
 
 class FactQuestion(Base):

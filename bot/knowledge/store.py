@@ -78,6 +78,7 @@ def _fact(row: schema.Fact) -> FactRecord:
         conflict=row.conflict_id,
         restates=tuple(sorted(s.sentence_id for s in row.sentences)),
         kind=row.kind,
+        repeats=tuple(sorted(r.other_id for r in row.repeats)),
     )
 
 
