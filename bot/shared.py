@@ -122,6 +122,9 @@ class MemorySeenIds:
         self._seen: "OrderedDict[str, None]" = OrderedDict()
         self._limit = limit
 
+    def seen(self, delivery_id: Any) -> bool:
+        return str(delivery_id) in self._seen
+
     def first_time(self, delivery_id: Any) -> bool:
         key = str(delivery_id)
         if key in self._seen:
@@ -143,6 +146,10 @@ class RedisSeenIds:
     @_fail_open(lambda *args: True)
     def first_time(self, delivery_id: Any) -> bool:
         return bool(self._redis.set(self._prefix + str(delivery_id), "1", nx=True, ex=SEEN_TTL_SECONDS))
+
+    @_fail_open(lambda *args: False)
+    def seen(self, delivery_id: Any) -> bool:
+        return bool(self._redis.exists(self._prefix + str(delivery_id)))
 
 
 def seen_ids(settings: Settings, channel: str):

@@ -3,9 +3,14 @@
 - Chat ids and phone numbers never reach the tracker store: the conversation id is a
   keyed hash (HMAC-SHA256 with CHANNEL_ID_KEY), and the real address lives only in the
   output channel object for the duration of one message.
-- Webhooks answer at once; the turn runs in a background task whose failures are
-  logged without message text.
-- Platforms retry deliveries: each delivery id is handled once.
+- A delivery is answered once, whichever instance gets it and however often: the webhook
+  answers when its turn is done (so a delivery whose instance dies mid-turn is sent again -
+  by the cluster's balancer to the other instance at once, or by the platform later); the
+  turn names its message by the delivery id (update_id, MessageSid), so a turn the dead
+  instance had saved is not run twice (bot/rasa_main.py answers it from the conversation);
+  its replies are held until the turn is saved and sent only by the instance that first marks
+  the delivery as handled. The turn runs in a task of its own whose failures are logged
+  without message text: a platform that gives up waiting does not cut it short.
 - Replies are split under the platform's length limit, on line or word boundaries.
 """
 from __future__ import annotations
@@ -17,11 +22,12 @@ import logging
 import re
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
 
-from rasa.core.channels.channel import InputChannel
+from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.guard import RESEND, OnNewMessage, deliver
 from bot.settings import Settings, get_settings
 from bot.shared import seen_ids
 
@@ -41,16 +47,34 @@ class BackgroundTurns:
         self._channel = channel
         self._tasks: Set[asyncio.Task] = set()
 
-    def start(self, turn: Awaitable[Any]) -> None:
+    def start(self, turn: Awaitable[Any]) -> "asyncio.Future[None]":
         task = asyncio.ensure_future(self._guarded(turn))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _guarded(self, turn: Awaitable[Any]) -> None:
         try:
             await turn
         except Exception as error:  # noqa: BLE001 - a turn must never take the server down
             logger.error("%s: a turn failed (%s)", self._channel, type(error).__name__)
+
+
+class HeldReplies(CollectingOutputChannel):
+    """A turn's replies, held while the turn runs and sent through the platform's output
+    channel afterwards (``release``); it answers to the platform's name, so the domain's
+    per-channel wording is the platform's."""
+
+    def __init__(self, platform: OutputChannel) -> None:
+        super().__init__()
+        self._platform = platform
+
+    def name(self) -> Text:  # type: ignore[override] - the platform's, per instance
+        return self._platform.name()
+
+    async def release(self, recipient_id: Text) -> None:
+        for message in self.messages:
+            await self._platform.send_response(recipient_id, {k: v for k, v in message.items() if k != "recipient_id"})
 
 
 class PhoneChannel(InputChannel):
@@ -77,6 +101,32 @@ class PhoneChannel(InputChannel):
 
     def conversation_id(self, address: str) -> str:
         return pseudonym(key=self.settings.channel_id_key, channel=self.name(), address=address)
+
+    def handled(self, delivery: Any) -> bool:
+        """Whether this delivery's replies have been sent (by any instance)."""
+        return self._seen.seen(delivery)
+
+    async def answer_once(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage, *,
+                          before_release: Optional[Callable[[], None]] = None) -> None:
+        """Run the turn of ``message`` (its output channel a ``HeldReplies``) as delivery
+        ``delivery``, then send its replies unless another instance has sent them; the caller
+        (the webhook) waits for it, but a caller that gives up does not stop it."""
+        message.message_id = f"{self.name()}-{delivery}"
+        message.metadata = {**(message.metadata or {}), RESEND: True}  # answered before: the stored reply
+        await asyncio.shield(self._turns.start(self._answer(delivery, message, on_new_message, before_release)))
+
+    async def _answer(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage,
+                      before_release: Optional[Callable[[], None]]) -> None:
+        held = message.output_channel
+        ran = await deliver(message, on_new_message)
+        if not self._seen.first_time(delivery):  # marked only now, as its replies are sent
+            logger.info("%s: a delivery answered by another instance was dropped", self.name())
+            return
+        if before_release is not None:
+            before_release()
+        await held.release(message.sender_id)
+        if ran:
+            logger.info("%s: answered a delivery", self.name())
 
     def webhook_blueprint(self, receive: Callable[[Request], Awaitable[HTTPResponse]]) -> Blueprint:
         """GET / (health) and POST /webhook, which answers 404 while the channel is off."""
