@@ -8,9 +8,11 @@
   by the cluster's balancer to the other instance at once, or by the platform later); the
   turn names its message by the delivery id (update_id, MessageSid), so a turn the dead
   instance had saved is not run twice (bot/rasa_main.py answers it from the conversation);
-  its replies are held until the turn is saved and sent only by the instance that first marks
-  the delivery as handled. The turn runs in a task of its own whose failures are logged
-  without message text: a platform that gives up waiting does not cut it short.
+  its replies are held until the turn is saved, then sent inside the conversation's lock, each
+  counted as sent in Redis (the seen-ids store) right after its API call: an instance that gets
+  the delivery again sends only those not sent yet, and the delivery counts as handled once
+  all are. The turn runs in a task of its own whose failures are logged without message text:
+  a platform that gives up waiting does not cut it short.
 - Replies are split under the platform's length limit, on line or word boundaries.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ import hashlib
 import hmac
 import logging
 import re
+from functools import partial
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Text, Tuple
 
 from rasa.core.channels.channel import CollectingOutputChannel, InputChannel, OutputChannel, UserMessage
@@ -72,9 +75,13 @@ class HeldReplies(CollectingOutputChannel):
     def name(self) -> Text:  # type: ignore[override] - the platform's, per instance
         return self._platform.name()
 
-    async def release(self, recipient_id: Text) -> None:
-        for message in self.messages:
+    async def release(self, recipient_id: Text, *, after: int = 0,
+                      sent: Optional[Callable[[int], None]] = None) -> None:
+        """Send the held replies from number ``after`` on; ``sent(n)`` after each (n sent in all)."""
+        for number, message in enumerate(self.messages[after:], start=after + 1):
             await self._platform.send_response(recipient_id, {k: v for k, v in message.items() if k != "recipient_id"})
+            if sent is not None:
+                sent(number)
 
 
 class PhoneChannel(InputChannel):
@@ -106,25 +113,42 @@ class PhoneChannel(InputChannel):
         """Whether this delivery's replies have been sent (by any instance)."""
         return self._seen.seen(delivery)
 
-    async def answer_once(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage, *,
+    async def answer_once(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage, lock_store: Any, *,
                           before_release: Optional[Callable[[], None]] = None) -> None:
         """Run the turn of ``message`` (its output channel a ``HeldReplies``) as delivery
-        ``delivery``, then send its replies unless another instance has sent them; the caller
-        (the webhook) waits for it, but a caller that gives up does not stop it."""
+        ``delivery``, then send those of its replies no instance has sent yet; the caller (the
+        webhook) waits for it, but a caller that gives up does not stop it. ``lock_store``: the
+        agent's, whose conversation lock the sending holds."""
         message.message_id = f"{self.name()}-{delivery}"
         message.metadata = {**(message.metadata or {}), RESEND: True}  # answered before: the stored reply
-        await asyncio.shield(self._turns.start(self._answer(delivery, message, on_new_message, before_release)))
+        turn = self._answer(delivery, message, on_new_message, lock_store, before_release)
+        await asyncio.shield(self._turns.start(turn))
 
-    async def _answer(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage,
+    async def _answer(self, delivery: Any, message: UserMessage, on_new_message: OnNewMessage, lock_store: Any,
                       before_release: Optional[Callable[[], None]]) -> None:
+        from rasa.core.lock_store import LockError
+
         held = message.output_channel
         ran = await deliver(message, on_new_message)
-        if not self._seen.first_time(delivery):  # marked only now, as its replies are sent
-            logger.info("%s: a delivery answered by another instance was dropped", self.name())
-            return
-        if before_release is not None:
-            before_release()
-        await held.release(message.sender_id)
+        done = False
+
+        async def release() -> None:
+            nonlocal done
+            already = self._seen.sent_count(delivery)
+            if already == 0 and before_release is not None:
+                before_release()
+            if already:
+                logger.info("%s: a delivery partly or wholly answered by another instance", self.name())
+            await held.release(message.sender_id, after=already, sent=partial(self._seen.count_sent, delivery))
+            self._seen.first_time(delivery)  # handled: a later delivery of it is dropped at the webhook
+            done = True
+
+        try:
+            async with lock_store.lock(message.sender_id):  # one sender at a time, and none during a turn
+                await release()
+        except LockError:  # the lock store is down: the turn got the apology, which must still go
+            if not done:
+                await release()
         if ran:
             logger.info("%s: answered a delivery", self.name())
 

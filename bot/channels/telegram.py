@@ -138,12 +138,13 @@ class TelegramInput(PhoneChannel):
             if self.handled(update["update_id"]):
                 logger.info("telegram: duplicate update ignored")
                 return response.json({"status": "duplicate"})
-            await self._turn(update["update_id"], incoming, on_new_message)
+            await self._turn(update["update_id"], incoming, on_new_message, request.app.ctx.agent.lock_store)
             return response.json({"status": "ok"})
 
         return self.webhook_blueprint(receive)
 
-    async def _turn(self, update_id: int, incoming: Dict[str, Any], on_new_message: OnNewMessage) -> None:
+    async def _turn(self, update_id: int, incoming: Dict[str, Any], on_new_message: OnNewMessage,
+                    lock_store: Any) -> None:
         bot = self.bot()
         if incoming["callback_id"]:
             await bot.answer_callback_query(incoming["callback_id"])
@@ -151,7 +152,7 @@ class TelegramInput(PhoneChannel):
         metadata = {BUTTON: True} if incoming["callback_id"] else None
         message = UserMessage(incoming["text"], HeldReplies(TelegramReplies(bot, incoming["chat_id"])), sender,
                               input_channel=self.name(), metadata=metadata)
-        await self.answer_once(update_id, message, on_new_message)
+        await self.answer_once(update_id, message, on_new_message, lock_store)
 
 
 async def register_webhook(settings: Settings, url: str) -> Dict[str, Any]:

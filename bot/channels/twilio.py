@@ -149,13 +149,13 @@ class TwilioInput(PhoneChannel):
             if delivery and self.handled(delivery):
                 logger.info("twilio: duplicate message ignored")
             else:
-                await self._turn(delivery, sender, to, read_form(form), on_new_message)
+                await self._turn(delivery, sender, to, read_form(form), on_new_message, request.app.ctx.agent.lock_store)
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
         return self.webhook_blueprint(receive)
 
     async def _turn(self, delivery: Optional[str], sender: str, to: str, text: Optional[str],
-                    on_new_message: OnNewMessage) -> None:
+                    on_new_message: OnNewMessage, lock_store: Any) -> None:
         conversation = self.conversation_id(sender)
         chosen = choose(self._options, conversation, text) if text else None
         replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
@@ -165,7 +165,7 @@ class TwilioInput(PhoneChannel):
         # delivery sent again to another instance still reads "2" as the option it chose
         clear = partial(self._options.clear, conversation)
         if delivery:
-            await self.answer_once(delivery, message, on_new_message, before_release=clear)
+            await self.answer_once(delivery, message, on_new_message, lock_store, before_release=clear)
         else:  # no delivery id (never from Twilio itself): nothing to answer once by
             await deliver(message, on_new_message)
             clear()

@@ -438,6 +438,11 @@ def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = 
             problems += [f"{patient.kind} {patient.sender[:18]}: {p}" for p in found]
         else:
             intact += 1
+    for patient in group:
+        for m in patient.messages:
+            if m.replies != 1 or m.apologies:
+                problems.append(f"{patient.kind} message {m.id}: {m.replies} complete replies, {m.apologies} apologies,"
+                                f" {m.failed} failed requests, {m.resends} resends")
     latencies = [m.latency_ms for m in messages if m.latency_ms is not None]
     return Outcome(
         patients=len(group), messages=len(messages),
