@@ -294,7 +294,7 @@ def haproxy_config(*, balancer_port: int, instances: List[str], interface: str =
         # timeout took the only instance out under load and every patient got a 503.
         "    timeout check 10s",
         "    retries 3",
-        "    retry-on conn-failure",  # only when nothing reached the instance: never a turn twice
+        "    retry-on conn-failure",  # web chat: only when nothing reached the instance
         "    option redispatch 1",
         "    default-server inter 1s fall 2 rise 2",
         "",
@@ -314,8 +314,16 @@ def haproxy_config(*, balancer_port: int, instances: List[str], interface: str =
         f"    http-request deny deny_status 404 unless {{ path_beg {REST_PATH} }}",
         "    default_backend rasa",
         "",
+        # REST and the phone webhooks: a turn in flight on an instance that dies (its connection
+        # closed with no response) is sent again, whole, to the other instance (haproxy's L7
+        # retries, on a copy of the buffered request). Safe because such a request names its
+        # message: a REST message id, a Telegram update_id or a Twilio MessageSid. The instance
+        # that gets it answers a message already answered from the conversation in PostgreSQL,
+        # never with a second turn (bot/channels/rest.py, bot/channels/messaging.py).
         "backend rasa",
         "    balance roundrobin",
+        "    option http-buffer-request",
+        "    retry-on conn-failure empty-response junk-response",
         "    option httpchk GET /webhooks/rest/",
         "    http-check expect status 200",
         "    http-response set-header X-Served-By %s",

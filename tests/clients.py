@@ -401,3 +401,41 @@ class Conversation:
         if self.channel == "socketio":
             self._run(self.chat.close())
             self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+# ---- phone patients under load (bot/evaluation/cluster_load.py) --------------------------------
+
+def phone_doors(base: str, telegram_api, twilio_api) -> list:
+    """Telegram and Twilio patients for ``run_patients``: webhooks posted to ``base`` (the
+    balancer's public side) as the platforms post them, replies read from the stand-ins."""
+    import uuid
+
+    from bot.channels.messaging import pseudonym
+    from bot.evaluation.cluster_load import PhoneDoor
+
+    telegram_url, twilio_url = f"{base}/webhooks/telegram/webhook", f"{base}/webhooks/twilio/webhook"
+
+    async def post_update(session, chat: str, update_id: str, text: str) -> Tuple[int, str]:
+        update = text_update(text, int(chat))
+        update["update_id"] = int(update_id)
+        async with session.post(telegram_url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}) as reply:
+            await reply.read()
+            return reply.status, reply.headers.get("X-Served-By", "")
+
+    async def post_sms(session, number: str, sid: str, text: str) -> Tuple[int, str]:
+        form = {**sms(text, number), "MessageSid": sid}
+        signature = RequestValidator(AUTH).compute_signature(twilio_url, form)
+        async with session.post(twilio_url, data=form, headers={"X-Twilio-Signature": signature}) as reply:
+            await reply.read()
+            return reply.status, reply.headers.get("X-Served-By", "")
+
+    return [
+        PhoneDoor("telegram", new_address=lambda rng: str(next(chat_ids)),
+                  new_delivery=lambda: str(next(update_ids)), post=post_update,
+                  sent=lambda chat: sent_texts(telegram_api.recorded(chat_id=chat)),
+                  conversation=lambda chat: pseudonym(key=ID_KEY, channel="telegram", address=chat)),
+        PhoneDoor("twilio", new_address=lambda rng: f"+{next(phone_numbers)}",
+                  new_delivery=lambda: f"SM{uuid.uuid4().hex}", post=post_sms,
+                  sent=lambda number: bodies(twilio_api.recorded(To=number)),
+                  conversation=lambda number: pseudonym(key=ID_KEY, channel="twilio", address=number)),
+    ]

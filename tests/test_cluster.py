@@ -435,15 +435,79 @@ def test_a_killed_instance_is_routed_around_and_web_chat_resumes_elsewhere(healt
     assert same and any("30 to 45 minutes" in t for t in follow)
 
 
-def test_patients_under_faults_each_get_exactly_one_reply(healthy_cluster):
-    """30 patients (REST and web chat) for 30 s; one Rasa instance killed in the middle and
-    PostgreSQL restarted once: every message gets exactly one reply, every conversation is intact
-    in PostgreSQL."""
-    outcome = under_faults(healthy_cluster, patients=30, seconds=30)
+@pytest.mark.parametrize("channel", ["rest", "telegram", "twilio"])
+def test_a_turn_in_flight_on_a_killed_instance_is_answered_by_the_other_once(healthy_cluster, telegram_api,
+                                                                              twilio_api, channel):
+    """Instance 1 holds a turn (its action server is paused, so the turn waits for it) when it is
+    killed: the balancer sends the request again to instance 2, which answers it - one 200, one
+    reply, the message stored once in PostgreSQL."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.stores import AtomicRedisLockStore
+    from tests.clients import REPLY_ENDS, phone_doors
+
+    cluster = healthy_cluster
+    store = AtomicRedisLockStore(url=cluster.redis_url)
+    door = {d.kind: d for d in phone_doors(f"http://127.0.0.1:{cluster.rasa_port}", telegram_api, twilio_api)}.get(channel)
+    rasa_1 = cluster.pid("rasa-1")
+
+    def send(sender: str, delivery: str, text: str) -> Tuple[int, str, List[str]]:
+        """(status, the instance that answered, the reply's texts)"""
+        if door is None:
+            status, headers, reply = ask(rest_door(cluster), sender, text, message_id=delivery)
+            return status, served_by(headers), [m.get("text", "") for m in reply] if status == 200 else []
+
+        async def post() -> Tuple[int, str]:
+            import aiohttp
+
+            async with aiohttp.ClientSession() as session:
+                return await door.post(session, sender, delivery, text)
+
+        status, server = run_async(post())
+        return status, server, door.sent(sender)
+
+    os.kill(cluster.pid("actions-1"), signal.SIGSTOP)  # instance 1's turns now wait for their action server
+    try:
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            for attempt in range(4):  # round robin: the first or the second new conversation lands on instance 1
+                sender, delivery = new_sender("in-flight"), uuid.uuid4().hex[:16]
+                if door is not None:
+                    sender, delivery = door.new_address(None), door.new_delivery()
+                stored = conversation_id(sender) if door is None else door.conversation(sender)
+                pending = pool.submit(send, sender, delivery, "how long does the drip last?")
+                held = wait_until(lambda: pending.done() or any(f":{rasa_1}:" in h for h in store.holders(stored)),
+                                  timeout=30, what="the turn to be answered or held by instance 1")
+                if not pending.done() and held:
+                    break
+            else:
+                pytest.fail("no turn landed on instance 1")
+            os.kill(rasa_1, signal.SIGKILL)
+            status, server, texts = pending.result(timeout=90)
+    finally:
+        os.kill(cluster.pid("actions-1"), signal.SIGCONT)
+    assert status == 200 and server == "rasa-2"
+    assert sum(1 for text in texts if any(end in text for end in REPLY_ENDS)) == 1 and any("40 minutes to an hour" in t for t in texts), texts
+    events = conversation_events(cluster.database_url, stored)
+    message_id = delivery if door is None else f"{channel}-{delivery}"
+    assert [e.get("message_id") for e in events if e.get("event") == "user"] == [message_id]
+    assert conversation_problems(events) == []
+
+
+def test_patients_under_faults_each_get_exactly_one_reply(healthy_cluster, telegram_api, twilio_api):
+    """32 patients (REST, web chat, Telegram and SMS) for 30 s; one Rasa instance killed in the
+    middle and PostgreSQL restarted once: no REST request or phone webhook fails (the balancer
+    sends one in flight on the killed instance again, to the other), every message gets exactly
+    one reply - as the client saw it, and as PostgreSQL stored it - and every conversation is
+    intact in PostgreSQL."""
+    from tests.clients import phone_doors
+
+    doors = phone_doors(f"http://127.0.0.1:{healthy_cluster.rasa_port}", telegram_api, twilio_api)
+    outcome = under_faults(healthy_cluster, patients=32, seconds=30, phone_doors=doors)
     print(json.dumps(outcome.as_dict(), indent=1))
     assert outcome.messages >= 200
+    assert outcome.failed_requests == 0, outcome.as_dict()
     assert outcome.answered_once == outcome.messages, outcome.as_dict()
-    assert outcome.conversations_intact == outcome.conversations == 30, outcome.problems
+    assert outcome.conversations_intact == outcome.conversations == 32, outcome.problems
 
 
 # ---- the staff side in the cluster: records in PostgreSQL, the purge inside the Redis lock -------------------

@@ -36,6 +36,8 @@ PASSWORD = "correct horse battery staple"
 # Three paraphrases of one question the knowledge base cannot answer.
 PARAPHRASES = ["Is there wifi in the infusion room?", "Can I use the wifi during my session?",
                "Do you have free wifi I could use while I wait?"]
+# Three ways of asking one price that share no word (issue 23): one group by meaning.
+PRICE = ["how much is one infusion?", "what's a session's price", "how expensive is a visit"]
 
 
 def create_staff(assistant, username: str, password: str = PASSWORD) -> subprocess.CompletedProcess:
@@ -59,7 +61,7 @@ def staff(running_assistant):
     assert create_staff(running_assistant, victim).returncode == 0
 
     button = {"button": True}
-    for number, text in enumerate(PARAPHRASES):
+    for number, text in enumerate(PARAPHRASES + PRICE):
         sender = f"dash-wifi-{number}-{uuid.uuid4().hex[:6]}"
         reply = running_assistant.say(sender, text)
         if any(b.get("payload") == "/feedback_down" for m in reply for b in m.get("buttons") or []):
@@ -211,12 +213,16 @@ def test_dashboard_charts_clusters_candidates_csv_and_logout(page, running_assis
     assert page.locator("#chart-messages").bounding_box()["height"] > 100
     assert serious_violations(page) == []
 
-    # The three paraphrases are one group, with its count.
+    # The three paraphrases are one group, with its count; so are three ways of asking the price.
+    expect(page.get_by_role("heading", name="Unanswered questions, grouped by meaning")).to_be_visible()
+    expect(page.locator("#grouping-problem")).to_have_count(0)
+    for paraphrases in (PRICE, PARAPHRASES):
+        one = page.locator(".cluster").filter(has_text=paraphrases[0])
+        expect(one).to_have_count(1)
+        for text in paraphrases[1:]:
+            expect(one).to_contain_text(text)
+        expect(one).to_contain_text("3 questions")
     group = page.locator(".cluster").filter(has_text=PARAPHRASES[0])
-    expect(group).to_have_count(1)
-    for text in PARAPHRASES[1:]:
-        expect(group).to_contain_text(text)
-    expect(group).to_contain_text("3 questions")
 
     # CSRF: a form post without the session's token is refused (the session cookie alone is not enough).
     refused = page.request.post(staff_url(running_assistant, "candidates"), form={"text": "forged"})

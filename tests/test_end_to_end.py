@@ -177,15 +177,18 @@ def _stored_user_messages(assistant, sender: str) -> list:
     return [json.loads(row[0]).get("message_id") for row in rows]
 
 
-def test_a_resent_message_gets_its_reply_again_without_a_second_turn(running_assistant):
-    sender = "resend-same-text"
-    body = {"sender": sender, "message": "how long does the drip last?", "message_id": "resend-same-0001"}
+@pytest.mark.parametrize("marked", [True, False], ids=["resend", "balancer-retry"])
+def test_a_resent_message_gets_its_reply_again_without_a_second_turn(running_assistant, marked):
+    """The client's resend says so; the cluster balancer's retry of a request whose instance died
+    is the same request again, unmarked: both get the stored reply."""
+    sender, message_id = f"resend-same-text-{marked}", f"resend-same-{int(marked)}-0001"
+    body = {"sender": sender, "message": "how long does the drip last?", "message_id": message_id}
     first = _post(running_assistant, body)
-    again = _post(running_assistant, {**body, "metadata": {"resend": True}})
+    again = _post(running_assistant, {**body, "metadata": {"resend": True}} if marked else body)
     # The same reply; the privacy notice that followed the first reply is not repeated.
     assert "40 minutes to an hour" in joined(first)
     assert again == [m for m in first if not m.get("text", "").startswith("Privacy:")]
-    assert _stored_user_messages(running_assistant, sender).count("resend-same-0001") == 1
+    assert _stored_user_messages(running_assistant, sender).count(message_id) == 1
 
 
 def test_a_reused_message_id_with_other_text_is_read_like_any_message(running_assistant):

@@ -131,3 +131,29 @@ def test_the_second_crisis_set_is_as_big_as_issue_18_asks():
     assert ordinary["topic_question"] >= 60 and ordinary["personal_medical"] >= 60
     for part in PARTS:
         assert load_crisis_set(part, family="crisis2").turns, part
+
+
+# ---- the grouping set (evaluation/grouping/, bot/evaluation/grouping.py) ----------------------------
+
+def test_the_grouping_set_loads_and_its_parts_are_apart():
+    from bot.evaluation.grouping import load_grouping_set
+
+    dev, locked = load_grouping_set("dev"), load_grouping_set("locked")
+    assert len(dev) >= 100 and len(locked) >= 100
+    assert not {normalise(q) for q, _ in dev} & {normalise(q) for q, _ in locked}
+    # paraphrase groups, not only single questions
+    assert max(Counter(label for _, label in locked).values()) >= 3
+
+
+def test_grouping_purity_and_recall_as_the_report_defines_them():
+    from bot.evaluation.grouping import score
+
+    labels = {"a1": "a", "a2": "a", "a3": "a", "b1": "b", "b2": "b", "c1": "c"}
+    perfect = score([["a1", "a2", "a3"], ["b1", "b2"], ["c1"]], labels)
+    assert (perfect["purity"], perfect["recall"]) == (1.0, 1.0)
+    singletons = score([[q] for q in labels], labels)
+    assert singletons["purity"] == 1.0 and singletons["recall"] == round(3 / 6, 4)  # one of each label's questions
+    lumped = score([list(labels)], labels)
+    assert lumped["recall"] == 1.0 and lumped["purity"] == round(3 / 6, 4)  # the biggest label's share
+    mixed = score([["a1", "a2", "b1"], ["a3"], ["b2", "c1"]], labels)
+    assert (mixed["purity"], mixed["recall"]) == (round(4 / 6, 4), round(4 / 6, 4))

@@ -12,7 +12,8 @@ import pytest
 
 from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, AccountError, same_token
-from bot.staff.clusters import group_questions
+from bot.staff.clusters import MeaningGrouper, QuestionGrouper, default_encoder, group_by_words
+from bot.staff.embeddings import EncoderUnavailable, load_encoder, package_archive
 from bot.staff.dashboard import csv_text, parse_period
 from bot.staff.records import Period, RecordStore, TurnRecord, conversation_key, summarize, utcnow
 from bot.staff.scrub import scrub
@@ -130,18 +131,68 @@ def test_scrubbing_removes_contact_details_and_names(built_project, text, gone, 
     assert all(word in cleaned for word in kept), cleaned
 
 
-def test_paraphrases_group_together_and_other_questions_apart(nlp):
-    wifi = ["Is there wifi in the infusion room?", "Can I use the wifi during my session?",
-            "Do you have free wifi I could use while I wait?"]
-    parking = ["Is there parking at the clinic?", "Where can I park my car when I come for treatment?",
-               "Do you have a car park for patients?"]
-    others = ["Do you take Aetna insurance?", "can my dog come with me", "what is the price of one session"]
-    for questions in (wifi + ["is the IV drip painful?"], wifi + parking + others):
-        groups = {frozenset(c.examples) for c in group_questions(questions, nlp_loader=lambda: nlp)}
-        assert frozenset(wifi) in groups
-    groups = group_questions(wifi + parking + others, nlp_loader=lambda: nlp)
+WIFI = ["Is there wifi in the infusion room?", "Can I use the wifi during my session?",
+        "Do you have free wifi I could use while I wait?"]
+PARKING = ["Is there parking at the clinic?", "Where can I park my car when I come for treatment?",
+           "Do you have a car park for patients?"]
+PRICE = ["how much is one infusion?", "what's a session's price", "how expensive is a visit"]  # issue 23
+OTHERS = ["Do you take Aetna insurance?", "can my dog come with me", "is the IV drip painful?"]
+
+
+def test_the_old_lemma_grouping_joins_shared_words(nlp):
+    for questions in (WIFI + ["is the IV drip painful?"], WIFI + PARKING + OTHERS):
+        groups = {frozenset(c.examples) for c in group_by_words(questions, nlp=nlp)}
+        assert frozenset(WIFI) in groups
+    groups = group_by_words(WIFI + PARKING + OTHERS, nlp=nlp)
     assert [c.count for c in groups[:2]] == [3, 3] and all(c.count == 1 for c in groups[2:])
-    assert group_questions([], nlp_loader=lambda: nlp) == []
+    # what it cannot do: a price asked in three ways shares no word (issue 23)
+    assert len(group_by_words(PRICE, nlp=nlp)) == 3
+    assert group_by_words([], nlp=nlp) == []
+
+
+def test_the_encoder_reproduces_the_models_published_embedding():
+    """The numpy forward pass gives what sentence-transformers gives for all-MiniLM-L6-v2: the
+    first values of "This is an example sentence" as its documentation prints them."""
+    encoder = load_encoder()
+    vector = encoder.encode(["This is an example sentence"])[0]
+    assert vector.shape == (384,) and abs(float(vector @ vector) - 1.0) < 1e-5
+    assert [round(float(v), 4) for v in vector[:5]] == [0.0677, 0.0635, 0.0487, 0.0793, 0.0374]
+    # a batch pads its shorter texts: their vectors are the same as alone
+    alone = encoder.encode(["which is faster?"])[0]
+    batched = encoder.encode(["which is faster?", "a much longer question about what happens after the infusion ends"])[0]
+    assert float(alone @ batched) > 0.9999
+    assert encoder.knows_a_word("which is faster?") and not encoder.knows_a_word("qzvkfpwj xhqjtrbn?")
+
+
+def test_questions_group_by_meaning():
+    grouper = MeaningGrouper(encoder_loader=default_encoder)
+    groups = grouper.group(PRICE + WIFI + PARKING + OTHERS)
+    assert {frozenset(c.examples) for c in groups[:3]} == {frozenset(PRICE), frozenset(WIFI), frozenset(PARKING)}
+    assert [c.count for c in groups] == [3, 3, 3, 1, 1, 1]
+    assert sorted(groups[0].members) == sorted(groups[0].examples)
+    # random letters mean nothing: each string is its own group (the same string asked twice, one)
+    noise = ["qzvkfpwj xhqjtrbn?", "bnmfdklz wqxtrpgh?"]
+    groups = grouper.group(noise + noise[:1] + PRICE)
+    assert sorted(c.count for c in groups) == [1, 2, 3]
+    assert grouper.group([]) == [] and [c.count for c in grouper.group(PRICE[:1])] == [1]
+
+
+@pytest.mark.parametrize("broken", ["missing", "corrupt"])
+def test_grouping_says_so_when_the_model_cannot_load(nlp, tmp_path, caplog, broken):
+    archive = tmp_path / "model.zip"
+    if broken == "corrupt":
+        archive.write_bytes(package_archive().read_bytes()[:4096])  # a truncated download
+    with pytest.raises(EncoderUnavailable):
+        load_encoder(archive)
+    grouper = QuestionGrouper(encoder_loader=lambda: load_encoder(archive), nlp_loader=lambda: nlp)
+    grouping = grouper.group(WIFI + OTHERS)
+    assert not grouping.by_meaning and str(archive) in grouping.problem
+    assert frozenset(WIFI) in {frozenset(c.examples) for c in grouping.clusters}  # by shared words instead
+    grouper.group(WIFI)
+    assert [r.getMessage() for r in caplog.records].count(
+        f"grouping by shared words: the sentence-embedding model cannot load ({grouping.problem})") == 1
+    working = QuestionGrouper(nlp_loader=lambda: nlp).group(PRICE)
+    assert working.by_meaning and working.problem == "" and [c.count for c in working.clusters] == [3]
 
 
 def sign_in(accounts, username: str, password: str, address: str = "192.0.2.10"):

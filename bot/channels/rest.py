@@ -19,9 +19,10 @@ Then Rasa's RestInput with the limits any endpoint needs, before any work is don
 * the body is a JSON object of at most REQUEST_MAX_BYTES (larger bodies get 413 from Sanic);
   ``sender`` is a short plain id (no shared "default" conversation), ``message`` is text,
   ``message_id`` (optional) a plain id of 8-64 characters, and ``metadata`` may only say
-  ``{"button": true}`` and/or ``{"resend": true}`` (the same ``message_id`` sent again after a
-  lost connection: answered with the reply it already had, not a second turn); anything else
-  is a 400 with a short JSON error;
+  ``{"button": true}`` and/or ``{"resend": true}``; anything else is a 400 with a short JSON
+  error. A message with a ``message_id`` is answered once: the same id and text again (a resend
+  after a lost connection, ``resend`` or not, or the cluster balancer's retry of a request
+  whose instance died mid-turn) gets the reply it already had, not a second turn;
 * rate limits per client address and per sender: 429 with a short JSON error;
 * the message is screened like every channel's (bot/channels/guard.py);
 * a client that leaves early or a failing turn is logged without the message text, and the
@@ -161,6 +162,11 @@ class RestChannel(InputChannel):
                                      status=429)
             collector = CollectingOutputChannel()
             flags = {key: True for key in (BUTTON, RESEND) if metadata and metadata.get(key) is True}
+            if message_id:
+                # A message with an id is answered once: the same id again (the client's resend, or
+                # the balancer's retry of a request whose instance died mid-turn, which carries no
+                # mark of its own) gets the reply the conversation already holds.
+                flags[RESEND] = True
             message = UserMessage(text, collector, conversation_id(sender), input_channel=self.name(),
                                   message_id=message_id, metadata=flags or None)
             try:

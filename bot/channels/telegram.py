@@ -18,8 +18,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.guard import BUTTON, OnNewMessage, deliver
-from bot.channels.messaging import PhoneChannel, split_message, telegram_html
+from bot.channels.guard import BUTTON, OnNewMessage
+from bot.channels.messaging import HeldReplies, PhoneChannel, split_message, telegram_html
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -135,24 +135,24 @@ class TelegramInput(PhoneChannel):
                 # acknowledged and dropped, never retried for ever.
                 logger.info("telegram: an update without a usable message was ignored")
                 return response.json({"status": "ignored"})
-            if not self._seen.first_time(update["update_id"]):  # marked only now, as the turn is accepted
+            if self.handled(update["update_id"]):
                 logger.info("telegram: duplicate update ignored")
                 return response.json({"status": "duplicate"})
-            self._turns.start(self._turn(incoming, on_new_message))
+            await self._turn(update["update_id"], incoming, on_new_message, request.app.ctx.agent.lock_store)
             return response.json({"status": "ok"})
 
         return self.webhook_blueprint(receive)
 
-    async def _turn(self, incoming: Dict[str, Any], on_new_message: OnNewMessage) -> None:
+    async def _turn(self, update_id: int, incoming: Dict[str, Any], on_new_message: OnNewMessage,
+                    lock_store: Any) -> None:
         bot = self.bot()
         if incoming["callback_id"]:
             await bot.answer_callback_query(incoming["callback_id"])
         sender = self.conversation_id(str(incoming["chat_id"]))
         metadata = {BUTTON: True} if incoming["callback_id"] else None
-        message = UserMessage(incoming["text"], TelegramReplies(bot, incoming["chat_id"]), sender,
+        message = UserMessage(incoming["text"], HeldReplies(TelegramReplies(bot, incoming["chat_id"])), sender,
                               input_channel=self.name(), metadata=metadata)
-        if await deliver(message, on_new_message):
-            logger.info("telegram: answered an update")
+        await self.answer_once(update_id, message, on_new_message, lock_store)
 
 
 async def register_webhook(settings: Settings, url: str) -> Dict[str, Any]:

@@ -10,6 +10,7 @@ configurable (a stand-in in the tests).
 from __future__ import annotations
 
 import logging
+from functools import partial
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -18,7 +19,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import BUTTON, OnNewMessage, deliver
-from bot.channels.messaging import PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
+from bot.channels.messaging import HeldReplies, PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
 from bot.settings import Settings
 from bot.shared import offered_options
 
@@ -145,20 +146,27 @@ class TwilioInput(PhoneChannel):
             if not sender or not to:
                 return response.json({"error": "bad request"}, status=400)
             delivery = form.get("MessageSid") or form.get("SmsMessageSid")
-            if delivery and not self._seen.first_time(delivery):
+            if delivery and self.handled(delivery):
                 logger.info("twilio: duplicate message ignored")
             else:
-                self._turns.start(self._turn(sender, to, read_form(form), on_new_message))
+                await self._turn(delivery, sender, to, read_form(form), on_new_message, request.app.ctx.agent.lock_store)
             return response.text(EMPTY_TWIML, content_type="text/xml")
 
         return self.webhook_blueprint(receive)
 
-    async def _turn(self, sender: str, to: str, text: Optional[str], on_new_message: OnNewMessage) -> None:
+    async def _turn(self, delivery: Optional[str], sender: str, to: str, text: Optional[str],
+                    on_new_message: OnNewMessage, lock_store: Any) -> None:
         conversation = self.conversation_id(sender)
         chosen = choose(self._options, conversation, text) if text else None
-        self._options.clear(conversation)
         replies = TwilioReplies(self.client(), to=sender, from_=to, conversation=conversation, options=self._options)
-        message = UserMessage(chosen or text, replies, conversation, input_channel=self.name(),
+        message = UserMessage(chosen or text, HeldReplies(replies), conversation, input_channel=self.name(),
                               metadata={BUTTON: True} if chosen else None)
-        if await deliver(message, on_new_message):
-            logger.info("twilio: answered a message")
+        # the options offered are cleared when the replies go (which may offer new ones), so that a
+        # delivery sent again to another instance still reads "2" as the option it chose
+        clear = partial(self._options.clear, conversation)
+        if delivery:
+            await self.answer_once(delivery, message, on_new_message, lock_store, before_release=clear)
+        else:  # no delivery id (never from Twilio itself): nothing to answer once by
+            await deliver(message, on_new_message)
+            clear()
+            await message.output_channel.release(conversation)

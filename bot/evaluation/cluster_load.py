@@ -7,7 +7,13 @@ Used by the fault test (tests/test_cluster.py) and the benchmark's cluster secti
 
 A patient's client behaves as the widget does: each message has an id; when the connection is
 lost before the reply came (a killed instance), it reconnects and sends the message again,
-marked ``resend`` - the assistant answers it once (bot/rasa_main.py).
+marked ``resend`` - the assistant answers it once (bot/rasa_main.py). A REST request or a
+phone webhook (Telegram, Twilio: ``phone`` patients, when the test's stand-ins of their APIs
+are given) in flight on the killed instance is sent again to the other one by the balancer
+itself: every such request must get its 200 the first time (``failed_requests`` counts those
+that did not), and its reply exactly once - counted from what the client got (the phone
+channels' replies from what the stand-ins were asked to send) and checked against the
+conversation stored in PostgreSQL.
 """
 from __future__ import annotations
 
@@ -17,7 +23,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
 
 QUESTIONS = [
     "which is faster, IV or IM?", "how long does the drip last?", "and IM?", "is the shot painful?",
@@ -44,15 +50,32 @@ class Message:
     replies: int = 0  # complete replies received
     apologies: int = 0  # the turn failed and the patient was told so
     resends: int = 0
+    failed: int = 0  # requests that got no 200 (an error status or a lost connection)
     latency_ms: Optional[float] = None
+    first_reply: int = 0  # phone: where its reply starts among the conversation's sent messages
 
 
 @dataclass
 class Patient:
-    kind: str  # "rest" or "webchat"
+    kind: str  # "rest", "webchat", "telegram" or "twilio"
     sender: str = ""
     messages: List[Message] = field(default_factory=list)
     reconnects: int = 0
+    stored_as: str = ""  # phone: the conversation id in the tracker store (a keyed hash of the address)
+
+
+@dataclass(frozen=True)
+class PhoneDoor:
+    """How a phone patient reaches the balancer's public side, and what the platform (a stand-in
+    of its API) was asked to send (tests/clients.py makes them)."""
+
+    kind: str  # "telegram" or "twilio"
+    new_address: Callable[[random.Random], str]  # a chat id or a phone number
+    new_delivery: Callable[[], str]  # an update_id or a MessageSid
+    # (aiohttp session, address, delivery, text) -> (status, the instance that answered: X-Served-By)
+    post: Callable[[Any, str, str, str], Awaitable[Tuple[int, str]]]
+    sent: Callable[[str], List[str]]  # address -> the texts sent to it so far
+    conversation: Callable[[str], str]  # address -> the conversation id in the tracker store
 
 
 def _apology(texts: List[str]) -> bool:
@@ -89,6 +112,7 @@ async def rest_patient(session: Any, url: str, patient: Patient, stop_at: float,
                     message.replies += 1
                     message.latency_ms = (time.perf_counter() - started) * 1000
                 break
+            message.failed += 1
             if status == 503 and isinstance(payload, dict) and _apology([m.get("text", "") for m in payload.get("messages", [])]):
                 message.apologies += 1
                 break
@@ -220,6 +244,41 @@ async def webchat_patient(url: str, origin: str, patient: Patient, stop_at: floa
             message.replies = endings  # the same message answered twice: counted as such
 
 
+async def phone_patient(session: Any, door: PhoneDoor, patient: Patient, stop_at: float, rng: random.Random,
+                        think: Tuple[float, float]) -> None:
+    """A patient texting on a phone channel: each message a new delivery to the webhook; a
+    delivery that gets no 200 is delivered again, as the platforms do (counted as failed)."""
+    address = door.new_address(rng)
+    patient.sender, patient.stored_as = address, door.conversation(address)
+    while time.monotonic() < stop_at:
+        delivery = door.new_delivery()
+        message = Message(f"{door.kind}-{delivery}", rng.choice(QUESTIONS), first_reply=len(door.sent(address)))
+        patient.messages.append(message)
+        started = time.perf_counter()
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                status, _ = await door.post(session, address, delivery, message.text)
+            except (OSError, asyncio.TimeoutError):
+                status = 0
+            if status == 200:  # the webhook answers once its turn's replies are sent
+                message.latency_ms = (time.perf_counter() - started) * 1000
+                break
+            message.failed += 1
+            message.resends += 1
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(rng.uniform(*think))
+    # every message's replies: what was sent to the address from its delivery to the next one's
+    sent = door.sent(address)
+    bounds = [m.first_reply for m in patient.messages] + [len(sent)]
+    for message, start, end in zip(patient.messages, bounds, bounds[1:]):
+        texts = sent[start:end]
+        message.apologies = int(_apology(texts))
+        message.replies = sum(1 for text in texts if complete([text])) if not message.apologies else 0
+        if not message.replies:
+            message.latency_ms = None
+
+
 @dataclass
 class Fault:
     at_fraction: float  # of the run's duration
@@ -230,17 +289,23 @@ class Fault:
 
 async def run_patients(*, balancer: str, origin: str, patients: int, seconds: float, rest_url: str,
                        rest_headers: Optional[Dict[str, str]] = None, webchat_share: float = 1 / 3,
+                       phone_doors: Sequence[PhoneDoor] = (), phone_share: float = 1 / 3,
                        faults: Tuple[Fault, ...] = (), think: Tuple[float, float] = (1.0, 2.5),
                        seed: int = 7) -> List[Patient]:
-    """``balancer``: the public side (web chat); ``rest_url``: the REST channel (the balancer's
-    loopback-only REST port)."""
+    """``balancer``: the public side (web chat and the phone webhooks); ``rest_url``: the REST
+    channel (the balancer's loopback-only REST port); ``phone_doors``: the phone channels whose
+    patients take ``phone_share`` of them, in turn."""
     import aiohttp
 
     rng = random.Random(seed)
     started = time.monotonic()
     stop_at = started + seconds
     n_webchat = round(patients * webchat_share)
-    group: List[Patient] = [Patient("webchat") for _ in range(n_webchat)] + [Patient("rest") for _ in range(patients - n_webchat)]
+    n_phone = round(patients * phone_share) if phone_doors else 0
+    doors = [phone_doors[i % len(phone_doors)] for i in range(n_phone)]
+    group: List[Patient] = ([Patient("webchat") for _ in range(n_webchat)] + [Patient(door.kind) for door in doors]
+                            + [Patient("rest") for _ in range(patients - n_webchat - n_phone)])
+    door_of = dict(zip(range(n_webchat, n_webchat + n_phone), doors))
     timeout = aiohttp.ClientTimeout(total=REPLY_TIMEOUT)
 
     async def inject(fault: Fault) -> None:
@@ -255,6 +320,8 @@ async def run_patients(*, balancer: str, origin: str, patients: int, seconds: fl
             await asyncio.sleep(0.02)  # patients arrive over the first moment, not all at once
             if patient.kind == "rest":
                 tasks.append(rest_patient(session, rest_url, patient, stop_at, patient_rng, think, rest_headers))
+            elif index in door_of:
+                tasks.append(phone_patient(session, door_of[index], patient, stop_at, patient_rng, think))
             else:
                 tasks.append(webchat_patient(balancer, origin, patient, stop_at, patient_rng, think))
         tasks += [inject(fault) for fault in faults]
@@ -312,6 +379,8 @@ def stored_id(patient: Patient) -> str:
     """The conversation id in the tracker store (REST conversations have their own namespace)."""
     from bot.channels.rest import conversation_id
 
+    if patient.stored_as:
+        return patient.stored_as
     return conversation_id(patient.sender) if patient.kind == "rest" else patient.sender
 
 
@@ -328,6 +397,7 @@ class Outcome:
     unanswered: int
     answered_twice: int
     resends: int
+    failed_requests: int  # REST requests and phone webhooks that got no 200 (the balancer's retries hide a killed instance)
     reconnects: int
     conversations_intact: int
     conversations: int
@@ -368,6 +438,11 @@ def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = 
             problems += [f"{patient.kind} {patient.sender[:18]}: {p}" for p in found]
         else:
             intact += 1
+    for patient in group:
+        for m in patient.messages:
+            if m.replies != 1 or m.apologies:
+                problems.append(f"{patient.kind} message {m.id}: {m.replies} complete replies, {m.apologies} apologies,"
+                                f" {m.failed} failed requests, {m.resends} resends")
     latencies = [m.latency_ms for m in messages if m.latency_ms is not None]
     return Outcome(
         patients=len(group), messages=len(messages),
@@ -375,18 +450,20 @@ def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = 
         apologised=sum(1 for m in messages if m.apologies and not m.replies),
         unanswered=sum(1 for m in messages if not m.replies and not m.apologies),
         answered_twice=sum(1 for m in messages if m.replies > 1 or (m.replies and m.apologies)),
-        resends=sum(m.resends for m in messages), reconnects=sum(p.reconnects for p in group),
+        resends=sum(m.resends for m in messages), failed_requests=sum(m.failed for m in messages),
+        reconnects=sum(p.reconnects for p in group),
         conversations_intact=intact, conversations=sum(1 for p in group if p.sender), problems=problems[:20],
         faults=[{"name": f.name, "at_s": f.done_after_s} for f in faults],
         p50_ms=percentile(latencies, 50), p95_ms=percentile(latencies, 95),
     )
 
 
-def under_faults(cluster: Any, *, patients: int = 30, seconds: float = 30) -> Outcome:
+def under_faults(cluster: Any, *, patients: int = 30, seconds: float = 30,
+                 phone_doors: Sequence[PhoneDoor] = ()) -> Outcome:
     """The fault test of the cluster profile (tests and benchmark alike): ``patients`` patients
-    (REST and web chat, through the balancer) for ``seconds``; Rasa instance 1 killed at 35% of
-    the run and PostgreSQL restarted at 65%; then every message's replies are counted and every
-    conversation is read back from PostgreSQL."""
+    (REST, web chat and, given their doors, the phone channels, through the balancer) for
+    ``seconds``; Rasa instance 1 killed at 35% of the run and PostgreSQL restarted at 65%; then
+    every message's replies are counted and every conversation is read back from PostgreSQL."""
     import os
     import signal
 
@@ -399,5 +476,7 @@ def under_faults(cluster: Any, *, patients: int = 30, seconds: float = 30) -> Ou
     faults = (Fault(0.35, "Rasa instance 1 killed", kill_instance), Fault(0.65, "PostgreSQL restarted", restart_postgres))
     group = asyncio.run(run_patients(balancer=f"http://127.0.0.1:{cluster.rasa_port}",
                                      origin=cluster.web_url.rstrip("/"), patients=patients, seconds=seconds,
-                                     rest_url=cluster.rest_url, rest_headers=cluster.rest_headers, faults=faults))
+                                     rest_url=cluster.rest_url, rest_headers=cluster.rest_headers,
+                                     phone_doors=phone_doors, webchat_share=0.25 if phone_doors else 1 / 3,
+                                     phone_share=0.25 if phone_doors else 0, faults=faults))
     return assess(group, cluster.database_url, faults)

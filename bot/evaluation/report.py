@@ -181,6 +181,7 @@ def render(out: Path = REPORTS) -> Path:
         lines.append(f"- Ready {bench.get('ready_seconds')} s after start; first answer {bench.get('first_answer_seconds')} s;"
                      f" cold training {bench.get('training_seconds')} s; model {bench.get('model_mb')} MB")
     lines += cluster_section(bench)
+    lines += grouping_section(_read(out / "grouping.json"))
     if charts:
         lines += ["", "## Charts", ""] + [f"![{c[:-4].replace('_', ' ')}]({c})" for c in charts]
     if (out / "intent_confusion_matrix.png").exists():
@@ -443,12 +444,48 @@ def cluster_section(bench: dict) -> List[str]:
     if faults:
         when = ", ".join(f"{f['name']} at {f['at_s']} s" for f in faults.get("faults", []))
         lines += ["", f"Fault test ({faults['patients']} patients over REST and web chat for 30 s; {when}):",
-                  "", "| messages | answered exactly once | apology only | unanswered | answered twice | resends |"
-                      " reconnects | conversations intact in PostgreSQL |",
-                  "|---|---|---|---|---|---|---|---|",
+                  "", "| messages | answered exactly once | apology only | unanswered | answered twice | failed requests |"
+                      " resends | reconnects | conversations intact in PostgreSQL |",
+                  "|---|---|---|---|---|---|---|---|---|",
                   f"| {faults['messages']} | {faults['answered_once']} | {faults['apologised']} | {faults['unanswered']} |"
-                  f" {faults['answered_twice']} | {faults['resends']} | {faults['reconnects']} |"
-                  f" {faults['conversations_intact']}/{faults['conversations']} |"]
+                  f" {faults['answered_twice']} | {faults.get('failed_requests', 'not counted')} | {faults['resends']} |"
+                  f" {faults['reconnects']} | {faults['conversations_intact']}/{faults['conversations']} |",
+                  "", "Failed requests: REST requests and phone webhooks that got no 200 (one in flight on the killed"
+                      " instance is sent again by the balancer to the other)."]
+    return lines
+
+
+def grouping_section(grouping: dict) -> List[str]:
+    """Grouping unanswered questions by meaning (python -m bot.evaluation.grouping)."""
+    if not grouping:
+        return []
+    locked, dev = grouping["locked"], grouping["dev"]
+
+    def row(name: str, part: dict, key: str) -> str:
+        m = part[key]
+        return f"| {name} | {m['purity'] * 100:.1f}% | {m['recall'] * 100:.1f}% | {m['groups']} |"
+
+    lines = ["", "## Grouping unanswered questions by meaning (headline: locked)", "",
+             f"The dashboard's groups (`bot/staff/clusters.py`) on the labelled paraphrases of `evaluation/grouping/`"
+             f" (written apart from the project): locked {locked['meaning']['questions']} questions with"
+             f" {locked['meaning']['labels']} labels, dev {dev['meaning']['questions']} with {dev['meaning']['labels']}."
+             " **Purity**: per group made, the share of its questions carrying its most common label, weighted by"
+             " size (merging different questions lowers it). **Recall**: per label, the share of its questions in"
+             " the one group holding most of them, weighted by size (splitting paraphrases lowers it).",
+             "", "| grouping | purity | recall | groups |", "|---|---|---|---|",
+             row(f"**by meaning, locked** (all-MiniLM-L6-v2, distance {grouping['configured_distance']})", locked, "meaning"),
+             row("by meaning, dev", dev, "meaning"),
+             row(f"old: shared words (lemmas), locked (distance {grouping['words_distance']})", locked, "words"),
+             row("old: shared words (lemmas), dev", dev, "words"), "",
+             f"The distance was chosen on dev only: the best harmonic mean of purity and recall over cosine distances"
+             f" {grouping['grid'][0]}-{grouping['grid'][-1]} is at {grouping['chosen_distance']}"
+             + ("" if grouping["chosen_distance"] == grouping["configured_distance"]
+                else f" (configured: {grouping['configured_distance']})") + "."
+             f" Embedding the locked set's questions took {grouping['locked_seconds']} s here.",
+             "", "| distance (dev) | purity | recall | groups |", "|---|---|---|---|"]
+    lines += [f"| {r['distance']} | {r['purity'] * 100:.1f}% | {r['recall'] * 100:.1f}% | {r['groups']} |"
+              for r in grouping["dev_curve"]
+              if round(r["distance"] * 40) % 2 == 0 or r["distance"] == grouping["configured_distance"]]
     return lines
 
 

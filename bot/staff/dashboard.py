@@ -36,6 +36,7 @@ from sanic.response import HTTPResponse
 
 from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
+from bot.staff.clusters import Grouping, QuestionGrouper
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
 from bot.web import script_json
 
@@ -174,6 +175,7 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
     knowledge base's facts (its content checks compare figures with them); without them the
     dashboard has no clinic answers."""
     staff = Blueprint("staff", url_prefix="/staff")
+    grouper = QuestionGrouper(nlp_loader=nlp_loader)
 
     async def blocking(function: Callable, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(None, partial(function, *args, **kwargs))
@@ -249,17 +251,15 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         _set_cookie(reply, SESSION_COOKIE, "", secure=secure, max_age=0)
         return reply
 
-    def summary_for(period: Period) -> Tuple[Summary, list, Dict[str, List[str]]]:
+    def summary_for(period: Period) -> Tuple[Summary, Grouping, Dict[str, List[str]]]:
         """The period's tables, its unanswered questions grouped, and the records each question
         text came from (what "Add to NLU candidates" sends)."""
-        from bot.staff.clusters import group_questions
-
         rows = records().records(period=period)
         questions, sources = [], {}
         for row in unanswered(rows):
             questions.append(row.followup or row.question)
             sources.setdefault(questions[-1], []).append(row.id)
-        return summarize(rows, period=period), group_questions(questions, nlp_loader=nlp_loader), sources
+        return summarize(rows, period=period), grouper.group(questions), sources
 
     @staff.get("/")
     async def dashboard(request: Request) -> HTTPResponse:
@@ -267,11 +267,11 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         if staff_login is None:
             return to_login()
         period = parse_period(_period_args(request))
-        summary, clusters, sources = await blocking(summary_for, period)
+        summary, grouping, sources = await blocking(summary_for, period)
         candidates = await blocking(records().candidates)
         query = urlencode({"from": period.first.isoformat(), "to": period.last.isoformat()})
         return _html(render("dashboard.html", user=staff_login.username, csrf_token=staff_login.csrf_token,
-                            period=period, query=query, summary=summary, clusters=clusters, sources=sources,
+                            period=period, query=query, summary=summary, grouping=grouping, sources=sources,
                             candidates=candidates, clinic_answers=clinic is not None,
                             retention_days=settings.retention_days, tables=TABLES,
                             chart_json=script_json(chart_data(summary, period))))
