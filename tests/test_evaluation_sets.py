@@ -39,8 +39,11 @@ def training():
 
 
 def _evaluation_texts(part):
+    from bot.evaluation.staff import load_staff_set
+
     return ([t.text for t in load_patient_set(part).turns] + [t.text for t in load_crisis_set(part).turns]
-            + [t.text for t in load_crisis_set(part, family="crisis2").turns])
+            + [t.text for t in load_crisis_set(part, family="crisis2").turns]
+            + [t.text for t in load_staff_set(part)])
 
 
 @pytest.mark.parametrize("part", PARTS)
