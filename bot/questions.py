@@ -2,8 +2,9 @@
 
 Patients write a story and then ask, or ask two things at once ("how long does the drip
 take, and is the shot safer?"). The whole message is understood as usual; in addition each
-question in it is understood on its own (bot/rasa_main.py runs the same NLU pipeline over
-the parts in one batch), so the assistant can answer the question that was asked, not the
+question in it is understood on its own (``QuestionParts`` and ``QuestionChoice`` in
+bot/rasa_components.py: the parts go through the same NLU graph as the whole message, with
+the graph's own spaCy doc), so the assistant can answer the question that was asked, not the
 story around it, and answer up to two topics in one reply.
 
 A part is a sentence (spaCy's sentencizer, from the project's pipeline) that asks something,
@@ -61,14 +62,6 @@ def question_parts(sentences: Sequence[str]) -> List[str]:
     if len(sentences) == 1 and len(parts) <= 1:
         return []
     return parts[:MAX_PARTS]
-
-
-def sentences_of(text: str) -> List[str]:
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
-
-    doc = load_pipeline(str(get_settings().spacy_pipeline_path))(text)
-    return [sentence.text for sentence in doc.sents]
 
 
 def part_summary(text: str, parse: Dict[str, Any]) -> Dict[str, Any]:
