@@ -103,7 +103,7 @@ def write_endpoints(options: ServeOptions, *, name: str, action_port: int, track
 
 
 def sqlite_tracker_store(settings: Settings) -> Dict:
-    return {"type": "bot.stores.PrePingSQLTrackerStore", "url": f"sqlite:///{settings.tracker_store_path}"}
+    return {"type": "bot.staff.tracker_store.ClinicTrackerStore", "url": f"sqlite:///{settings.tracker_store_path}"}
 
 
 def child_env(settings: Settings) -> Dict[str, str]:
