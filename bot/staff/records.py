@@ -12,10 +12,12 @@ import hashlib
 import hmac
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -336,6 +338,20 @@ def _store_for(url: str) -> RecordStore:
     return store
 
 
+_ELSEWHERE: ContextVar[Optional[str]] = ContextVar("records_elsewhere", default=None)
+
+
+@contextmanager
+def records_elsewhere(url: str) -> Iterator[None]:
+    """Inside this block (this task and what it awaits), records go to ``url`` instead of the
+    clinic's records: explain mode runs the patient's path without writing into them."""
+    token = _ELSEWHERE.set(url)
+    try:
+        yield
+    finally:
+        _ELSEWHERE.reset(token)
+
+
 def get_record_store(*, url: Optional[str] = None) -> RecordStore:
     """The configured records database (tables created on first use)."""
-    return _store_for(url or get_settings().records_url)
+    return _store_for(url or _ELSEWHERE.get() or get_settings().records_url)
