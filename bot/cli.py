@@ -76,13 +76,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
-    from bot.serve import ServeOptions, serve
+    from bot.serve import ServeOptions, embedded_plan, serve
     from bot.settings import get_settings
     from bot.training import ensure_model
 
     settings = get_settings()
     cluster = not shell and (getattr(args, "cluster", False) or settings.profile == "cluster")
-    return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster))
+    if cluster:
+        from bot.cluster import cluster_plan as plan_for
+    else:
+        plan_for = embedded_plan
+    return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster),
+                 plan_for=plan_for)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -19,18 +19,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from bot.evaluation.cluster_load import percentile
 from bot.evaluation.dataset import load_dataset
 from bot.settings import PROJECT_ROOT
 
 REPORTS = PROJECT_ROOT / "reports"
-
-
-def percentile(values: List[float], q: float) -> Optional[float]:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 2)
 
 
 def children(pid: int) -> List[int]:

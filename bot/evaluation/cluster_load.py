@@ -19,6 +19,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+
+def percentile(values: List[float], q: float) -> Optional[float]:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
 QUESTIONS = [
     "which is faster, IV or IM?", "how long does the drip last?", "and IM?", "is the shot painful?",
     "what side effects can happen?", "can I drive home afterwards?", "what about the other one?",
@@ -342,8 +351,6 @@ class Outcome:
 
 def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = ()) -> Outcome:
     """Count every message's replies and check every conversation in PostgreSQL."""
-    from bot.evaluation.benchmark import percentile
-
     messages = [m for p in group for m in p.messages]
     problems: List[str] = []
     intact = 0

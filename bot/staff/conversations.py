@@ -11,9 +11,12 @@ idle, deletes, and writes one audit line (hashed id and counts, never the sender
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from rasa.core.lock_store import LockError, LockStore
@@ -131,11 +134,34 @@ async def _purge_one(sender: str, *, store: Any, lock_store: LockStore, records:
         await lock.__aexit__(None, None, None)
 
 
+def conversations_lock_path(settings: Any) -> Path:
+    return settings.data_dir / "run" / "conversations.lock"
+
+
+class ServerRunning(RuntimeError):
+    """The embedded assistant is running: its conversations are locked inside it."""
+
+
+def hold_conversations_lock(settings: Any) -> int:
+    """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
+    Raises ServerRunning when another process holds it."""
+    from bot import runtime
+
+    path = runtime.private_file(conversations_lock_path(settings))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ServerRunning(str(path)) from None
+    return fd
+
+
 def stores_for_command_line(settings: Any) -> tuple:
     """The tracker store and the lock store a command-line purge must use: the cluster's
     PostgreSQL and Redis lock store (shared with the running instances), or - embedded - the
     SQLite store with a lock store of its own, which is safe only while no server runs (the caller
-    holds DATA_DIR/run/conversations.lock, bot/staff/server.py)."""
+    holds DATA_DIR/run/conversations.lock, ``hold_conversations_lock``)."""
     from bot.stores import AtomicRedisLockStore, PrePingSQLTrackerStore
 
     if settings.profile == "cluster":
@@ -149,7 +175,6 @@ def stores_for_command_line(settings: Any) -> tuple:
 def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Callable[[str], None]) -> int:
     """`bot purge`: an exit status. ``say`` gets every line, the audit lines included."""
     from bot.staff.records import get_record_store
-    from bot.staff.server import ServerRunning, conversations_lock_path, hold_conversations_lock
 
     held = None
     if settings.profile == "embedded" and not dry_run:
@@ -178,6 +203,4 @@ def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Cal
         return 0 if not result.busy else 3
     finally:
         if held is not None:
-            import os
-
             os.close(held)

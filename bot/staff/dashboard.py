@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import logging
 import re
 import secrets
@@ -37,7 +38,6 @@ from sanic.response import HTTPResponse
 from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
-from bot.web import script_json
 
 STAFF_ROOT = PROJECT_ROOT / "web" / "staff"
 STATIC = {
@@ -66,6 +66,11 @@ def _templates():
 
 def render(name: str, **values: Any) -> str:
     return _templates().get_template(name).render(**values)
+
+
+def script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def parse_period(args: Dict[str, List[str]], *, today: Optional[date] = None) -> Period:

@@ -20,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import fcntl
 import logging
-import os
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from bot.settings import Settings, get_settings
@@ -131,29 +128,6 @@ async def send_privacy_notice(processor: Any, message: Any) -> None:
 
 # --- the purge schedule -----------------------------------------------------------------------
 
-def conversations_lock_path(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "conversations.lock"
-
-
-class ServerRunning(RuntimeError):
-    """The embedded assistant is running: its conversations are locked inside it."""
-
-
-def hold_conversations_lock(settings: Settings) -> int:
-    """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
-    Raises ServerRunning when another process holds it."""
-    from bot import runtime
-
-    path = runtime.private_file(conversations_lock_path(settings))
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ServerRunning(str(path)) from None
-    return fd
-
-
 async def purge_now(agent: Any, settings: Settings) -> None:
     from bot.staff.conversations import cutoff_for, purge
     from bot.staff.records import get_record_store
@@ -179,6 +153,8 @@ async def _purge_forever(app: Any, settings: Settings) -> None:
 
 async def start_upkeep(app: Any, _loop: Any = None) -> None:
     """Sanic listener (after the server started): the file lock (embedded) and the purge task."""
+    from bot.staff.conversations import ServerRunning, conversations_lock_path, hold_conversations_lock
+
     settings = get_settings()
     if settings.profile == "embedded":
         try:
