@@ -136,6 +136,7 @@ class Explainer:
                                 tracker_store=ClinicTrackerStore(url=conversations),
                                 action_endpoint=InProcessActions(executor, enable_selective_domain=True))
         self.sender_id = f"explain-{uuid.uuid4().hex[:8]}"
+        self.history: List[Explanation] = []
 
     def close(self) -> None:
         self._scratch.cleanup()
@@ -160,7 +161,7 @@ class Explainer:
                    if isinstance(e, ActionExecuted) and e.action_name != "action_listen"]
         routes = [e["value"] for e in parse.get("entities", []) if e.get("entity") == "route"]
         intent = parse.get("intent") or {}
-        return Explanation(
+        explanation = Explanation(
             text=text,
             intent=intent.get("name") or "",
             confidence=float(intent.get("confidence") or 0.0),
@@ -172,6 +173,8 @@ class Explainer:
             crisis=Detection.from_dict(parse.get("crisis")),
             sent=list(output.messages),
         )
+        self.history.append(explanation)
+        return explanation
 
 
 def run_explain(*, model: Path, questions: List[str]) -> int:
