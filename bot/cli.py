@@ -21,7 +21,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -103,7 +103,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
     ensure_model()
-    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
+    result: Dict[str, Any] = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
                             replies=Path(args.replies) if args.replies else None)
     for part, figures in result["crisis"].items():
         print(f"crisis set ({part}): recall {figures['recall']}, false alarms {figures['false_alarm_rate']},"
@@ -123,7 +123,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from bot.evaluation.benchmark import run_benchmark
     from bot.evaluation.report import render
 
-    result = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training,
+    result: Dict[str, Any] = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training,
                            cluster=not args.no_cluster)
     print(f"single user p50 {result['single_user']['p50_ms']} ms; load {[r['throughput_per_s'] for r in result['load']]} msg/s")
     print(f"report: {render()}")

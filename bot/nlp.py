@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Iterable, List, Mapping, Sequence
 
 import spacy
 from spacy.language import Language
@@ -17,7 +17,7 @@ from spacy.language import Language
 ROUTE_LABEL = "ROUTE"
 
 
-def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[dict]:
+def route_patterns(nlp: Language, synonyms: Mapping[str, Sequence[str]]) -> List[dict]:
     """Token patterns (case-insensitive) for every route synonym; the pattern id is the route."""
     patterns = []
     for route, phrases in synonyms.items():
@@ -27,7 +27,7 @@ def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[di
     return patterns
 
 
-def build_pipeline(*, synonyms: Dict[str, Sequence[str]], output: Path) -> Path:
+def build_pipeline(*, synonyms: Mapping[str, Sequence[str]], output: Path) -> Path:
     """Create the pipeline and save it where Rasa's SpacyNLP will load it."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")  # rule-based sentence boundaries: the crisis layer reads each sentence

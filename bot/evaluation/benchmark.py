@@ -162,7 +162,8 @@ async def _load(url: str, *, users: int, seconds: float, headers: Optional[Dict[
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=users),
                                      headers=headers) as session:
         tasks = [
-            _patient(session, url, f"load-{users}-{u}", [texts[(u * 3) % len(texts)], "and IM?", "what about the other one?", "thanks"], stop_at, stats)
+            _patient(session, url, f"load-{users}-{u}",
+                     [texts[(u * 3) % len(texts)], "and IM?", "what about the other one?", "thanks"], stop_at, stats)
             for u in range(users)
         ]
         started = time.monotonic()

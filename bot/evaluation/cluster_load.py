@@ -191,12 +191,12 @@ async def webchat_patient(url: str, origin: str, patient: Patient, stop_at: floa
             patient.messages.append(message)
             started = time.perf_counter()
             deadline = time.monotonic() + REPLY_TIMEOUT
-            sent_on = None
+            sent_on: Optional[Any] = None
             while time.monotonic() < deadline:
                 if not await chat.ensure_connected(deadline):
                     break
                 if sent_on is not chat.client:
-                    metadata = {"resend": True} if sent_on is not None else {}
+                    metadata: Dict[str, Any] = {"resend": True} if sent_on is not None else {}
                     if sent_on is not None:
                         message.resends += 1
                     try:
@@ -259,7 +259,7 @@ async def run_patients(*, balancer: str, origin: str, patients: int, seconds: fl
 
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=patients)) as session:
         tasks = []
-        for index, patient in enumerate(group):
+        for patient in group:
             patient_rng = random.Random(rng.random())
             await asyncio.sleep(0.02)  # patients arrive over the first moment, not all at once
             if patient.kind == "rest":

@@ -89,9 +89,9 @@ async def purge(*, tracker_store: Any, lock_store: LockStore, records: RecordSto
         for sender in senders:
             if dry_run:
                 key = conversation_key(sender)
-                deleted = Deleted(key, await store.count_events(sender), 0)
-                say(f"would delete conversation {key} (events={deleted.events})")
-                result.conversations.append(deleted)
+                counted = Deleted(key, await store.count_events(sender), 0)
+                say(f"would delete conversation {key} (events={counted.events})")
+                result.conversations.append(counted)
                 continue
             deleted = await _purge_one(sender, store=store, lock_store=lock_store, records=records,
                                        before=before, wait=lock_wait_seconds)
@@ -110,9 +110,10 @@ async def purge(*, tracker_store: Any, lock_store: LockStore, records: RecordSto
     result.records, result.candidates = counts["records"], counts["candidates"]
     verb = "would delete" if dry_run else "deleted"
     quiet = not (dry_run or result.conversations or result.records or result.candidates or result.busy)
-    logger.log(logging.DEBUG if quiet else logging.INFO,"purge: %s %d conversations, %d older records, %d NLU candidates (cutoff %s, %d busy)",
-                verb, len(result.conversations), result.records, result.candidates, cutoff.isoformat(), result.busy,
-                extra={"audit": "purge", "dry_run": dry_run})
+    logger.log(logging.DEBUG if quiet else logging.INFO,
+               "purge: %s %d conversations, %d older records, %d NLU candidates (cutoff %s, %d busy)",
+               verb, len(result.conversations), result.records, result.candidates, cutoff.isoformat(), result.busy,
+               extra={"audit": "purge", "dry_run": dry_run})
     say(f"{verb} {len(result.conversations)} conversations, {result.records} older records and "
         f"{result.candidates} NLU candidates (older than {cutoff:%Y-%m-%d %H:%M} UTC); {result.busy} busy")
     return result

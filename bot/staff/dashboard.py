@@ -253,9 +253,10 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         from bot.staff.clusters import group_questions
 
         rows = records().records(period=period)
-        questions, sources = [], {}
+        questions: List[str] = []
+        sources: Dict[str, List[str]] = {}
         for row in unanswered(rows):
-            questions.append(row.followup or row.question)
+            questions.append(row.followup or row.question or "")
             sources.setdefault(questions[-1], []).append(row.id)
         return summarize(rows, period=period), group_questions(questions, nlp_loader=nlp_loader), sources
 

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -160,7 +160,7 @@ class RecordStore:
         """Feedback on one record of this conversation (a thumbs-down may keep the question)."""
         if value not in (1, -1):
             raise ValueError("feedback is 1 or -1")
-        values = {"feedback": value}
+        values: Dict[str, object] = {"feedback": value}
         if question is not None:
             values["question"] = question
         with self._session() as session, session.begin():
@@ -276,7 +276,7 @@ def unanswered(records: Iterable[TurnRecord]) -> List[TurnRecord]:
 class Summary:
     """The dashboard's aggregate tables for one period (each also a CSV export)."""
 
-    daily: List[Dict[str, object]]  # day, channel, conversations, messages
+    daily: List[Dict[str, Any]]  # day, channel, conversations, messages
     topics: List[Dict[str, object]]  # topic, answers
     outcomes: List[Dict[str, object]]  # outcome, turns, share
     feedback_topics: List[Dict[str, object]]  # topic, helpful, not_helpful
