@@ -67,11 +67,14 @@ def question_parts(sentences: Sequence[str]) -> List[str]:
 def part_summary(text: str, parse: Dict[str, Any]) -> Dict[str, Any]:
     """What the assistant keeps of one part's understanding (in the parse data, and the tracker)."""
     intent = parse.get("intent") or {}
-    return {
+    summary = {
         "text": text,
         "intent": {"name": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0.0), 4)},
         "entities": [e for e in parse.get("entities") or [] if e.get("entity") == "route"],
     }
+    if parse.get("search_terms") is not None:
+        summary["search_terms"] = list(parse["search_terms"])
+    return summary
 
 
 ADVICE, DECLINE = "personal_advice", "out_of_scope"

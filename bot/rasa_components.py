@@ -11,6 +11,8 @@
   spaCy doc (no second parse); ``QuestionChoice`` (after the crisis layer) folds them back into
   the message as ``questions`` and, where one of them says better what is asked, takes its
   intent (never over a crisis).
+* ``SearchTerms`` keeps the knowledge-base search terms of each message (and question) read
+  from the graph's doc in the parse data, so the action server does not parse the text again.
 * ``ConfirmationInContext`` reads a "forget me" confirmation that does not answer its own
   question as "forget me" (bot/staff/server.py), using the tracker the graph is given.
 
@@ -30,7 +32,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp import iter_route_entities
+from bot.nlp import doc_search_terms, iter_route_entities
 
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -290,6 +292,7 @@ class LexiconFeatures:
 
 QUESTION_OF = "question_of"  # on a part's message: the position of its whole message in the batch
 QUESTIONS = "questions"  # in the parse data: what each part was understood as
+SEARCH_TERMS = "search_terms"  # in the parse data (and each question's): bot.nlp.doc_search_terms
 
 
 def _part_docs(text: str, doc: Any) -> List[Any]:
@@ -333,6 +336,24 @@ class QuestionParts(_Stateless):
                 batch.append(Message(data={TEXT: part, METADATA: message.get(METADATA), QUESTION_OF: position,
                                            SPACY_DOCS[TEXT]: part_doc}))
         return batch
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
+class SearchTerms(_Stateless):
+    """``search_terms`` in the parse data: what bot/search.py matches on, from the graph's doc."""
+
+    @staticmethod
+    def required_components() -> List[type]:
+        from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+        return [SpacyNLP]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            doc = message.get(SPACY_DOCS[TEXT])
+            if doc is not None:
+                message.set(SEARCH_TERMS, doc_search_terms(doc), add_to_output=True)
+        return messages
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)

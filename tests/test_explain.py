@@ -19,7 +19,7 @@ CONVERSATION = [
     "and with the drip?",  # a follow-up: the topic is the previous one's
     "which is faster, IV or IM? also is the shot safer?",
     "I took all my pills an hour ago and I feel really strange",  # a crisis: the help, first
-    "how do I prepare for the infusion?",  # right after a crisis turn
+    "how do I prepare for the infusion?",  # right after a crisis turn: the conversation's memory counts
 ]
 
 
@@ -76,7 +76,8 @@ def test_explain_mode_gets_what_a_patient_gets_over_rest(running_assistant, expl
                                          settings=Settings(data_dir=running_assistant.data_dir)))
     scratch = records_of(explainer.records_url, conversation_key(explainer.sender_id))
     assert served == scratch
-    assert [kind for kind, _, _ in served].count("crisis") == 1 and len(served) == len(CONVERSATION)
+    kinds = [kind for kind, _, _ in served]
+    assert len(served) == len(CONVERSATION) and kinds[0] == "answer" and kinds[3] == "crisis", kinds
     first_facts = set(served[0][2].split())
     assert first_facts and first_facts == {fact.id for fact in explainer.history[0].reply.facts}
 
