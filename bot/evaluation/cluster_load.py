@@ -7,7 +7,7 @@ Used by the fault test (tests/test_cluster.py) and the benchmark's cluster secti
 
 A patient's client behaves as the widget does: each message has an id; when the connection is
 lost before the reply came (a killed instance), it reconnects and sends the message again,
-marked ``resend`` - the assistant answers it once (bot/rasa_main.py).
+marked ``resend`` - the assistant answers it once (bot/rasa_patches.py).
 """
 from __future__ import annotations
 

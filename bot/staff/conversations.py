@@ -5,7 +5,7 @@ directly (``bot.stores.PrePingSQLTrackerStore``), together with its staff record
 inside the lock store's lock for that conversation: deleting while a turn is in flight would
 let that turn's save write the whole conversation back. "Forget me" runs inside the turn that
 confirms it, which already holds the lock (the turn's save is replaced by the deletion,
-bot/rasa_main.py); the purge takes each conversation's lock itself, re-checks that it is still
+bot/staff/tracker_store.py); the purge takes each conversation's lock itself, re-checks that it is still
 idle, deletes, and writes one audit line (hashed id and counts, never the sender id).
 """
 from __future__ import annotations
