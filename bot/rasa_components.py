@@ -385,16 +385,27 @@ class QuestionChoice(_Stateless):
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
 class ConfirmationInContext(_Stateless):
-    """A "forget me" confirmation counts only right after its own question (bot/staff/server.py)."""
+    """A "forget me" confirmation counts only right after its own question (bot/staff/server.py).
 
-    def process(self, messages: List[Message], tracker: Optional[Any] = None) -> List[Message]:
-        from bot.staff.server import confirmation_in_context
+    A button's payload ("/forget_confirm") is read here as Rasa's RegexMessageHandler, always
+    the graph's last node, will read it; one that is read as "forget me" becomes that payload,
+    so that the handler keeps it so."""
+
+    def process(self, messages: List[Message], tracker: Optional[Any] = None,
+                domain: Optional[Any] = None) -> List[Message]:
+        from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+        from bot.staff.server import FORGET_ME, confirmation_in_context
 
         for message in messages:
-            intent = message.get(INTENT) or {}
-            read = confirmation_in_context({INTENT: intent, INTENT_RANKING_KEY: message.get(INTENT_RANKING_KEY)},
-                                           tracker)
-            if read[INTENT] is not intent:
-                message.set(INTENT, read[INTENT], add_to_output=True)
-                message.set(INTENT_RANKING_KEY, read[INTENT_RANKING_KEY], add_to_output=True)
+            payload = (message.get(TEXT) or "").strip().startswith("/")
+            final = YAMLStoryReader.unpack_regex_message(message, domain) if payload else message
+            intent = final.get(INTENT) or {}
+            read = confirmation_in_context({INTENT: intent, INTENT_RANKING_KEY: final.get(INTENT_RANKING_KEY)}, tracker)
+            if read[INTENT] is intent:
+                continue
+            message.set(INTENT, read[INTENT], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, read[INTENT_RANKING_KEY], add_to_output=True)
+            if payload:
+                message.set(TEXT, f"/{FORGET_ME}")
         return messages

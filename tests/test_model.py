@@ -187,3 +187,10 @@ def test_a_whole_turn_parses_the_message_once_actions_included(explainer, monkey
         loop.close()
     assert shown.reply is not None and shown.reply.facts  # the actions searched and answered...
     assert len(made) == 1  # ...with the terms the NLU graph read
+
+
+def test_a_confirmation_payload_without_its_question_is_read_as_forget_me(parse):
+    """Rasa's RegexMessageHandler, the graph's last node, reads a payload after every component:
+    the confirmation in context must still win over it (a forged "Yes, delete it" asks again)."""
+    assert parse("/forget_confirm")["intent"]["name"] == "forget_me"
+    assert parse("/forget_cancel")["intent"]["name"] == "forget_cancel"
