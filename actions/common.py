@@ -65,6 +65,17 @@ def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
     return whole, parts, Context(tracker.get_slot("topic"), tracker.get_slot("last_route"))
 
 
+def remember_search_terms(assistant: Assistant, tracker: Tracker) -> None:
+    """The search terms the NLU graph read from the message and its questions (parse data
+    ``search_terms``, bot.rasa_components.SearchTerms): the search uses them instead of parsing
+    the same text again."""
+    latest = tracker.latest_message
+    for item in [latest] + list(latest.get("questions") or []):
+        terms, text = item.get("search_terms"), item.get("text")
+        if isinstance(terms, list) and text:
+            assistant.index.remember_terms(text, [str(term) for term in terms])
+
+
 def turn_of(tracker: Tracker) -> turns.Turn:
     latest = tracker.latest_message
     intent = latest.get("intent") or {}
@@ -128,6 +139,7 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         try:
+            remember_search_terms(self.assistant, tracker)
             reply = self.reply(tracker)
         except Exception as error:  # noqa: BLE001 - the patient must always get an answer
             logger.error("%s failed with %s; sending the fallback", self.name(), type(error).__name__)

@@ -264,7 +264,7 @@ class Assistant:
             return topic
         # NLU is unsure: the facts' own example questions may know better which topic it is.
         scores = self.ranker.topic_scores(asked.text)
-        best = max(scores, key=scores.get) if scores else topic
+        best = max(scores, key=lambda candidate: scores[candidate]) if scores else topic
         return best if scores.get(best, 0.0) - scores.get(topic, 0.0) >= RANKER_MARGIN else topic
 
     @staticmethod

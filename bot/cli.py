@@ -22,7 +22,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -77,13 +77,18 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
-    from bot.serve import ServeOptions, serve
+    from bot.serve import ServeOptions, embedded_plan, serve
     from bot.settings import get_settings
     from bot.training import ensure_model
 
     settings = get_settings()
     cluster = not shell and (getattr(args, "cluster", False) or settings.profile == "cluster")
-    return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster))
+    if cluster:
+        from bot.cluster import cluster_plan as plan_for
+    else:
+        plan_for = embedded_plan
+    return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster),
+                 plan_for=plan_for)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -99,7 +104,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from bot.training import ensure_model
 
     ensure_model()
-    result = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
+    result: Dict[str, Any] = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
                             replies=Path(args.replies) if args.replies else None)
     for part, figures in result["crisis"].items():
         print(f"crisis set ({part}): recall {figures['recall']}, false alarms {figures['false_alarm_rate']},"
@@ -119,7 +124,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from bot.evaluation.benchmark import run_benchmark
     from bot.evaluation.report import render
 
-    result = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training,
+    result: Dict[str, Any] = run_benchmark(messages=args.messages, seconds=args.seconds, train=not args.no_training,
                            cluster=not args.no_cluster)
     print(f"single user p50 {result['single_user']['p50_ms']} ms; load {[r['throughput_per_s'] for r in result['load']]} msg/s")
     print(f"report: {render()}")

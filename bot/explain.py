@@ -1,23 +1,34 @@
 """Staff explain mode: why the assistant answered what it did.
 
-Loads the trained model in-process, runs one conversation turn the way the
-servers would (NLU, policy prediction, the real custom action), and shows the
-intent and confidence, the route, the action, the facts used with their
-sources, and the rendered reply. No servers are needed.
+Each question takes the patient's exact path, in this process: the same Rasa patches
+(bot/rasa_patches.py), the same NLU graph and policies (the trained model), the same screening
+of the message as the channels (bot/channels/guard.py), Rasa's own turn (``Agent.handle_message``
+in the conversation's lock), the same tracker store class with the staff side's work, the real
+custom actions through rasa-sdk's executor (what the action server runs; here called through an
+in-process action endpoint instead of HTTP), and the same NLG. It then shows the intent and
+confidence, the route, the crisis verdict, the actions, the facts used with their sources, and
+the replies exactly as the REST channel returns them.
+
+It records nothing: the conversation and any staff record of it go to a scratch folder that is
+deleted when explain mode ends, never into the clinic's conversations or records.
 """
 from __future__ import annotations
 
 import asyncio
+import json
+import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from rasa.utils.endpoints import EndpointConfig
+
 from bot.assistant import Assistant, get_assistant
 from bot.crisis.detector import Detection
 from bot.replies import Reply
 
-MAX_ACTIONS_PER_TURN = 6
+EXPLAIN_CHANNEL = "rest"  # explain shows what a patient gets over REST (the staff tools' channel)
 
 
 class _RecordingAssistant:
@@ -41,6 +52,21 @@ class _RecordingAssistant:
         return call
 
 
+class InProcessActions(EndpointConfig):
+    """The action endpoint of explain mode: Rasa's RemoteAction posts its call here and gets
+    rasa-sdk's executor's answer, as the action server would give it (through JSON both ways)."""
+
+    def __init__(self, executor: Any, **kwargs: Any) -> None:
+        super().__init__(url="in-process://actions", **kwargs)
+        self.executor = executor
+
+    async def request(self, method: str = "post", subpath: Optional[str] = None,
+                      content_type: Optional[str] = "application/json", compress: bool = False,
+                      **kwargs: Any) -> Any:
+        call = json.loads(json.dumps(kwargs["json"]))
+        return json.loads(json.dumps(await self.executor.run(call) or {}))
+
+
 @dataclass
 class Explanation:
     text: str
@@ -52,6 +78,7 @@ class Explanation:
     reply: Optional[Reply]
     messages: List[str] = field(default_factory=list)
     crisis: Optional[Detection] = None
+    sent: List[Dict[str, Any]] = field(default_factory=list)  # the replies as the REST channel sends them
 
     def render(self) -> str:
         lines = [
@@ -88,74 +115,69 @@ class Explainer:
         from rasa.utils.log_utils import configure_structlog
         from rasa_sdk.executor import ActionExecutor
 
+        from bot import rasa_patches
+        from bot.staff.tracker_store import ClinicTrackerStore
+        from bot.stores import create_conversation_schema
+
         configure_logging_and_warnings(logging.WARNING)
         configure_structlog(logging.WARNING)
+        rasa_patches.apply()
 
-        from rasa.utils.endpoints import EndpointConfig
-
-        # The same responses as the servers: clinic values filled by bot.nlg.ClinicResponses.
-        self.agent = Agent.load(str(model), generator=EndpointConfig(type="bot.nlg.ClinicResponses"))
-        self.executor = ActionExecutor()
-        self.executor.register_package("actions")
-        self.assistant = assistant or get_assistant()
+        self._scratch = tempfile.TemporaryDirectory(prefix="explain-")
+        conversations = f"sqlite:///{Path(self._scratch.name) / 'conversations.db'}"
+        self.records_url = f"sqlite:///{Path(self._scratch.name) / 'records.db'}"
+        create_conversation_schema(conversations)
+        executor = ActionExecutor()
+        executor.register_package("actions")
+        self.recorder = _RecordingAssistant(assistant or get_assistant())
+        for run in executor.actions.values():
+            action = getattr(run, "__self__", None)
+            if action is not None and hasattr(action, "_assistant"):
+                action._assistant = self.recorder  # the real actions, remembering their replies
+        # The servers' endpoints (endpoints.yml): the same NLG and tracker store; actions in-process.
+        self.agent = Agent.load(str(model), generator=EndpointConfig(type="bot.nlg.ClinicResponses"),
+                                tracker_store=ClinicTrackerStore(url=conversations),
+                                action_endpoint=InProcessActions(executor, enable_selective_domain=True))
         self.sender_id = f"explain-{uuid.uuid4().hex[:8]}"
+        self.history: List[Explanation] = []
+
+    def close(self) -> None:
+        self._scratch.cleanup()
 
     async def explain(self, text: str) -> Explanation:
-        from rasa.core.channels.channel import UserMessage
-        from rasa.shared.core.events import ActionExecuted, SlotSet
-        from rasa.shared.core.trackers import EventVerbosity
-        from rasa_sdk import Tracker
-        from rasa_sdk.executor import CollectingDispatcher
+        from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+        from rasa.shared.core.events import ActionExecuted, UserUttered
 
-        processor = self.agent.processor
-        tracker = await processor.log_message(UserMessage(text, sender_id=self.sender_id), should_save_tracker=False)
-        parse = tracker.latest_message.parse_data
+        from bot.channels.guard import screen_message
+        from bot.staff.records import records_elsewhere
+
+        output = CollectingOutputChannel()
+        message = screen_message(UserMessage(text, output, self.sender_id, input_channel=EXPLAIN_CHANNEL))
+        self.recorder.replies.clear()
+        with records_elsewhere(self.records_url):
+            await self.agent.handle_message(message)
+        tracker = await self.agent.tracker_store.retrieve(self.sender_id)
+        events = list(tracker.events) if tracker is not None else []
+        turn = next((i for i in range(len(events) - 1, -1, -1) if isinstance(events[i], UserUttered)), None)
+        parse: Dict[str, Any] = events[turn].parse_data if turn is not None else {}
+        actions = [e.action_name for e in events[(turn or 0) + 1:]
+                   if isinstance(e, ActionExecuted) and e.action_name != "action_listen"]
         routes = [e["value"] for e in parse.get("entities", []) if e.get("entity") == "route"]
-
-        reply: Optional[Reply] = None
-        rendered: List[str] = []
-        actions: List[str] = []
-        for _ in range(MAX_ACTIONS_PER_TURN):  # every action of the turn, as the server runs them
-            prediction = processor.predict_next_with_tracker(tracker)
-            action_name = max(prediction["scores"], key=lambda s: s["score"])["action"]
-            if action_name == "action_listen":
-                break
-            actions.append(action_name)
-            run = self.executor.actions.get(action_name)
-            action = getattr(run, "__self__", None)
-            if action is not None:
-                recorder = _RecordingAssistant(self.assistant)
-                action._assistant = recorder
-                dispatcher = CollectingDispatcher()
-                sdk_tracker = Tracker.from_dict(tracker.current_state(EventVerbosity.AFTER_RESTART))
-                events = await action.run(dispatcher, sdk_tracker, processor.domain.as_dict())
-                reply = recorder.replies[-1] if recorder.replies else reply
-                for message in dispatcher.messages:
-                    values = {k: v for k, v in message.items() if k not in ("response", "template")}
-                    generated = await processor.nlg.generate(message["response"], tracker, "explain", **values)
-                    rendered.append((generated or {}).get("text", ""))
-                tracker.update(ActionExecuted(action_name))
-                for event in events:
-                    if event.get("event") == "slot":
-                        tracker.update(SlotSet(event["name"], event["value"]))
-            else:
-                generated = await processor.nlg.generate(action_name, tracker, "explain")
-                rendered.append((generated or {}).get("text", "") if generated else "")
-                tracker.update(ActionExecuted(action_name))
-        tracker.update(ActionExecuted("action_listen"))
-        await processor.save_tracker(tracker)
         intent = parse.get("intent") or {}
-        return Explanation(
+        explanation = Explanation(
             text=text,
             intent=intent.get("name") or "",
             confidence=float(intent.get("confidence") or 0.0),
             ranking=parse.get("intent_ranking") or [],
             routes=routes,
             action=" + ".join(actions) or "action_listen",
-            reply=reply,
-            messages=rendered,
+            reply=self.recorder.replies[-1] if self.recorder.replies else None,
+            messages=[m.get("text") or "" for m in output.messages],
             crisis=Detection.from_dict(parse.get("crisis")),
+            sent=list(output.messages),
         )
+        self.history.append(explanation)
+        return explanation
 
 
 def run_explain(*, model: Path, questions: List[str]) -> int:
@@ -178,3 +200,4 @@ def run_explain(*, model: Path, questions: List[str]) -> int:
             print(loop.run_until_complete(explainer.explain(question)).render(), "\n", flush=True)
     finally:
         loop.close()
+        explainer.close()

@@ -25,8 +25,9 @@ from bot.settings import PROJECT_ROOT
 
 # For the evaluation and the benchmark: they measure the assistant itself, not its rate limits
 # (a benchmark's one patient talking 100 turns as fast as it can would be throttled).
-NO_RATE_LIMITS = {name: "1000000" for name in (
-    "RATE_PER_SENDER_PER_MINUTE", "RATE_PER_SENDER_BURST", "RATE_PER_ADDRESS_PER_MINUTE", "RATE_PER_ADDRESS_BURST")}
+NO_RATE_LIMITS = dict.fromkeys(
+    ("RATE_PER_SENDER_PER_MINUTE", "RATE_PER_SENDER_BURST", "RATE_PER_ADDRESS_PER_MINUTE", "RATE_PER_ADDRESS_BURST"),
+    "1000000")
 
 
 def free_port() -> int:
@@ -47,7 +48,7 @@ class RunningAssistant:
         self.web_port = web_port
         self.log = log
         self.ready_seconds = ready_seconds
-        self.data_dir = data_dir
+        self.data_dir: Path = data_dir or log.parent / "var"
 
     # -- the supervised processes ------------------------------------------------------------
     def supervisorctl(self, *args: str) -> str:
@@ -235,6 +236,7 @@ def temporary_cluster(extra_env: Optional[Dict[str, str]] = None, *, instances: 
     try:
         with start_assistant(base / "serve.log", extra_env=extra_env, data_dir=base / "var", cluster=True,
                              instances=instances, timeout=timeout) as cluster:
+            assert isinstance(cluster, RunningCluster)
             yield cluster
     finally:
         shutil.rmtree(base, ignore_errors=True)

@@ -19,7 +19,7 @@ import os
 import sys
 import traceback
 import warnings
-from typing import Any, Dict, Optional, TextIO
+from typing import Any, Dict, List, MutableMapping, Optional, TextIO
 
 import structlog
 
@@ -47,7 +47,7 @@ def _exception_fields(exc_info: Any) -> Dict[str, str]:
     return {"error": error_type.__name__, "where": where}
 
 
-def keep_safe(_: Any, __: str, event_dict: Dict[str, Any]) -> Dict[str, Any]:
+def keep_safe(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> Dict[str, Any]:
     """The last processor before rendering: drop everything that is not known to be safe."""
     safe: Dict[str, Any] = _exception_fields(event_dict.pop("exc_info", None))
     event_dict.pop("stack", None)
@@ -78,7 +78,7 @@ def configure_logging(process: str, *, level: Optional[str] = None, stream: Opti
         event_dict["process"] = process
         return event_dict
 
-    pre_chain = [
+    pre_chain: List[Any] = [
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -9,15 +9,33 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence
+from typing import Iterable, List, Mapping, Sequence
 
 import spacy
 from spacy.language import Language
+from spacy.tokens import Doc
 
 ROUTE_LABEL = "ROUTE"
+# spaCy's English stop list holds words that carry meaning here ("side effects", "how long",
+# "first time", "wears off"); they stay searchable.
+MEANINGFUL_STOP_WORDS = frozenset({"side", "long", "first", "before", "after", "off", "full", "down", "back"})
 
 
-def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[dict]:
+def doc_search_terms(doc: Doc) -> List[str]:
+    """Lemmas the knowledge-base search matches on, from a parse of the lower-cased text:
+    content words, route words left out. The NLU graph computes them from its own doc
+    (``bot.rasa_components.SearchTerms``), so the action server need not parse the message again."""
+    route_tokens = {t.i for ent in doc.ents if ent.label_ == ROUTE_LABEL for t in ent}
+    return [
+        (t.lemma_ or t.text).lower()
+        for t in doc
+        if t.i not in route_tokens
+        and (t.is_alpha or t.like_num)
+        and (not t.is_stop or t.lower_ in MEANINGFUL_STOP_WORDS)
+    ]
+
+
+def route_patterns(nlp: Language, synonyms: Mapping[str, Sequence[str]]) -> List[dict]:
     """Token patterns (case-insensitive) for every route synonym; the pattern id is the route."""
     patterns = []
     for route, phrases in synonyms.items():
@@ -27,7 +45,7 @@ def route_patterns(nlp: Language, synonyms: Dict[str, Sequence[str]]) -> List[di
     return patterns
 
 
-def build_pipeline(*, synonyms: Dict[str, Sequence[str]], output: Path) -> Path:
+def build_pipeline(*, synonyms: Mapping[str, Sequence[str]], output: Path) -> Path:
     """Create the pipeline and save it where Rasa's SpacyNLP will load it."""
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")  # rule-based sentence boundaries: the crisis layer reads each sentence

@@ -2,8 +2,9 @@
 
 Patients write a story and then ask, or ask two things at once ("how long does the drip
 take, and is the shot safer?"). The whole message is understood as usual; in addition each
-question in it is understood on its own (bot/rasa_main.py runs the same NLU pipeline over
-the parts in one batch), so the assistant can answer the question that was asked, not the
+question in it is understood on its own (``QuestionParts`` and ``QuestionChoice`` in
+bot/rasa_components.py: the parts go through the same NLU graph as the whole message, with
+the graph's own spaCy doc), so the assistant can answer the question that was asked, not the
 story around it, and answer up to two topics in one reply.
 
 A part is a sentence (spaCy's sentencizer, from the project's pipeline) that asks something,
@@ -95,22 +96,17 @@ def question_parts(sentences: Sequence[str]) -> List[str]:
     return parts[:MAX_PARTS]
 
 
-def sentences_of(text: str) -> List[str]:
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
-
-    doc = load_pipeline(str(get_settings().spacy_pipeline_path))(text)
-    return [sentence.text for sentence in doc.sents]
-
-
 def part_summary(text: str, parse: Dict[str, Any]) -> Dict[str, Any]:
     """What the assistant keeps of one part's understanding (in the parse data, and the tracker)."""
     intent = parse.get("intent") or {}
-    return {
+    summary = {
         "text": text,
         "intent": {"name": intent.get("name"), "confidence": round(float(intent.get("confidence") or 0.0), 4)},
         "entities": [e for e in parse.get("entities") or [] if e.get("entity") == "route"],
     }
+    if parse.get("search_terms") is not None:
+        summary["search_terms"] = list(parse["search_terms"])
+    return summary
 
 
 ADVICE, DECLINE = "personal_advice", "out_of_scope"

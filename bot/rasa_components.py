@@ -6,11 +6,21 @@
 * ``VocabularyGuard`` learns the content words of the training data; a
   prediction below its confidence bar for a message with not one known
   content word ("blorp flimflam") becomes ``nlu_fallback``.
+* ``QuestionParts`` (right after SpacyNLP) adds each question of a long or mixed message
+  (bot/questions.py) to the batch as a message of its own, with its slice of the graph's own
+  spaCy doc (no second parse); ``QuestionChoice`` (after the crisis layer) folds them back into
+  the message as ``questions`` and, where one of them says better what is asked, takes its
+  intent (never over a crisis).
+* ``SearchTerms`` keeps the knowledge-base search terms of each message (and question) read
+  from the graph's doc in the parse data, so the action server does not parse the text again.
+* ``ConfirmationInContext`` reads a "forget me" confirmation that does not answer its own
+  question as "forget me" (bot/staff/server.py), using the tracker the graph is given.
 
 The crisis layer has a component of its own (``bot.crisis.component.CrisisGuard``).
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Dict, List, Optional, Text
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -18,12 +28,12 @@ from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.constants import SPACY_DOCS, TOKENS_NAMES
-from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, METADATA, TEXT
 from spacy.lang.en.stop_words import STOP_WORDS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp import iter_route_entities
+from bot.nlp import doc_search_terms, iter_route_entities
 
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -279,3 +289,126 @@ class LexiconFeatures:
         self.weight = params.get("weight", self.weight)
         return self
 
+
+
+QUESTION_OF = "question_of"  # on a part's message: the position of its whole message in the batch
+QUESTIONS = "questions"  # in the parse data: what each part was understood as
+SEARCH_TERMS = "search_terms"  # in the parse data (and each question's): bot.nlp.doc_search_terms
+
+
+def _part_docs(text: str, doc: Any) -> List[Any]:
+    """(part text, its slice of ``doc`` as a Doc) for each question of the message; [] when the
+    message is one question. ``doc`` is SpacyNLP's (of the lower-cased text when the pipeline is
+    case-insensitive): the parts' words are the patient's own, their annotations the doc's."""
+    from bot.questions import question_parts
+
+    same_offsets = len(doc.text) == len(text)
+    sentences = [text[s.start_char:s.end_char] if same_offsets else s.text for s in doc.sents]
+    found, cursor = [], 0
+    haystack = text if same_offsets else doc.text
+    for part in question_parts(sentences):
+        # a part may join two sentences ("He says IM is faster. Is that true?"): any space between
+        at = re.compile(r"\s+".join(re.escape(word) for word in part.split())).search(haystack, cursor)
+        span = doc.char_span(at.start(), at.end(), alignment_mode="expand") if at else None
+        if at is None or span is None:
+            return []  # cannot happen with the parts of this doc's own sentences; whole message only
+        found.append((haystack[at.start():at.end()], span.as_doc()))
+        cursor = at.end()
+    return found
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
+class QuestionParts(_Stateless):
+    """Adds the questions of each message to the batch (see the module's docstring)."""
+
+    @staticmethod
+    def required_components() -> List[type]:
+        from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+        return [SpacyNLP]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        batch: List[Message] = []
+        for message in messages:
+            position = len(batch)
+            batch.append(message)
+            text, doc = message.get(TEXT) or "", message.get(SPACY_DOCS[TEXT])
+            if doc is None or text.startswith("/") or not doc.has_annotation("SENT_START"):
+                continue
+            for part, part_doc in _part_docs(text, doc):
+                batch.append(Message(data={TEXT: part, METADATA: message.get(METADATA), QUESTION_OF: position,
+                                           SPACY_DOCS[TEXT]: part_doc}))
+        return batch
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
+class SearchTerms(_Stateless):
+    """``search_terms`` in the parse data: what bot/search.py matches on, from the graph's doc."""
+
+    @staticmethod
+    def required_components() -> List[type]:
+        from rasa.nlu.utils.spacy_utils import SpacyNLP
+
+        return [SpacyNLP]
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        for message in messages:
+            doc = message.get(SPACY_DOCS[TEXT])
+            if doc is not None:
+                message.set(SEARCH_TERMS, doc_search_terms(doc), add_to_output=True)
+        return messages
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class QuestionChoice(_Stateless):
+    """Folds the parts QuestionParts added back into their message (see the module's docstring)."""
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        from bot.crisis.detector import CRISIS_INTENTS
+        from bot.questions import main_intent, part_summary
+
+        parts: Dict[int, List[Message]] = {}
+        for message in messages:
+            if message.get(QUESTION_OF) is not None:
+                parts.setdefault(message.get(QUESTION_OF), []).append(message)
+        wholes = [message for message in messages if message.get(QUESTION_OF) is None]
+        for position, message in enumerate(messages):
+            if position not in parts:
+                continue
+            questions = [part_summary(part.get(TEXT), part.as_dict()) for part in parts[position]]
+            message.set(QUESTIONS, questions, add_to_output=True)
+            intent = message.get(INTENT) or {}
+            better = main_intent({INTENT: intent}, questions)
+            if better and intent.get("name") not in CRISIS_INTENTS:
+                ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != better["name"]]
+                message.set(INTENT, better, add_to_output=True)
+                message.set(INTENT_RANKING_KEY, [better] + ranking, add_to_output=True)
+        return wholes
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class ConfirmationInContext(_Stateless):
+    """A "forget me" confirmation counts only right after its own question (bot/staff/server.py).
+
+    A button's payload ("/forget_confirm") is read here as Rasa's RegexMessageHandler, always
+    the graph's last node, will read it; one that is read as "forget me" becomes that payload,
+    so that the handler keeps it so."""
+
+    def process(self, messages: List[Message], tracker: Optional[Any] = None,
+                domain: Optional[Any] = None) -> List[Message]:
+        from rasa.shared.core.training_data.story_reader.yaml_story_reader import YAMLStoryReader
+
+        from bot.staff.server import FORGET_ME, confirmation_in_context
+
+        for message in messages:
+            payload = (message.get(TEXT) or "").strip().startswith("/")
+            final = YAMLStoryReader.unpack_regex_message(message, domain) if payload else message
+            intent = final.get(INTENT) or {}
+            read = confirmation_in_context({INTENT: intent, INTENT_RANKING_KEY: final.get(INTENT_RANKING_KEY)}, tracker)
+            if read[INTENT] is intent:
+                continue
+            message.set(INTENT, read[INTENT], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, read[INTENT_RANKING_KEY], add_to_output=True)
+            if payload:
+                message.set(TEXT, f"/{FORGET_ME}")
+        return messages

@@ -6,7 +6,7 @@ base (facts); this module only chooses templates and fills their slots.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 from bot.knowledge import FactRecord
 
@@ -25,7 +25,7 @@ class Message:
     """One bot message: a response in domain.yml and the values for its placeholders."""
 
     response: str
-    values: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Any] = field(default_factory=dict)  # text, or the buttons' list
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ say *which* route, not *what* about it); the route comes from the entity ruler i
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -19,7 +20,7 @@ from spacy.language import Language
 
 from bot.knowledge import FactRecord, KnowledgeBase
 from bot.lexicon import load_lexicon
-from bot.nlp import ROUTE_LABEL
+from bot.nlp import doc_search_terms
 from bot.nlu_data import DECLINE
 
 
@@ -36,22 +37,9 @@ class TopicHit:
     matched: str  # "fact" or "example"
 
 
-# spaCy's English stop list holds words that carry meaning here ("side effects", "how long",
-# "first time", "wears off"); they stay searchable.
-MEANINGFUL_STOP_WORDS = frozenset({"side", "long", "first", "before", "after", "off", "full", "down", "back"})
-
-
 def search_terms(nlp: Language, text: str) -> List[str]:
     """Lemmas the index matches on: content words, route words left out."""
-    doc = nlp(text.lower())
-    route_tokens = {t.i for ent in doc.ents if ent.label_ == ROUTE_LABEL for t in ent}
-    return [
-        (t.lemma_ or t.text).lower()
-        for t in doc
-        if t.i not in route_tokens
-        and (t.is_alpha or t.like_num)
-        and (not t.is_stop or t.lower_ in MEANINGFUL_STOP_WORDS)
-    ]
+    return doc_search_terms(nlp(text.lower()))
 
 
 class SearchIndex:
@@ -68,7 +56,9 @@ class SearchIndex:
         self._nlp = nlp
         self._lexicon = load_lexicon()
         topics = {t.id: t for t in knowledge_base.topics()}
-        self._topic_keywords = {t.id: " ".join(t.keywords) for t in topics.values()}
+        self._topic_keywords = {t.id: search_terms(nlp, " ".join(t.keywords)) for t in topics.values()}
+        # Terms of texts the NLU graph has already parsed (``remember_terms``): a bounded memory.
+        self._known_terms: "OrderedDict[str, List[str]]" = OrderedDict()
         self._topic_terms = {
             topic.id: set(search_terms(nlp, " ".join(topic.keywords))) | set(topic.keywords)
             | {w for phrase in self._lexicon.topics.get(topic.id, ()) for w in search_terms(nlp, phrase)}
@@ -90,17 +80,31 @@ class SearchIndex:
         self._example_bm25 = (BM25Okapi([search_terms(nlp, text) or ["-"] for _, text in self._examples])
                               if self._examples else None)
 
+    KNOWN_TERMS = 256
+
+    def remember_terms(self, text: str, terms: Sequence[str]) -> None:
+        """The search terms of ``text`` as the NLU graph read them (the same pipeline, the same
+        function): used instead of parsing ``text`` again."""
+        self._known_terms[text] = list(terms)
+        self._known_terms.move_to_end(text)
+        while len(self._known_terms) > self.KNOWN_TERMS:
+            self._known_terms.popitem(last=False)
+
+    def terms(self, text: str) -> List[str]:
+        known = self._known_terms.get(text)
+        return list(known) if known is not None else search_terms(self._nlp, text)
+
     def query_terms(self, text: str) -> List[str]:
         """The question's terms, widened by the keywords of topics whose lay phrases it uses."""
-        terms = search_terms(self._nlp, text)
+        terms = self.terms(text)
         for topic in self._lexicon.topics_in(text):
             if topic in self._topic_keywords:
-                terms += search_terms(self._nlp, self._topic_keywords[topic])
+                terms += self._topic_keywords[topic]
         return terms
 
     def relevance(self, text: str) -> Dict[str, float]:
         """How much each fact's own words match ``text`` (fact id -> BM25 score; 0 for none)."""
-        terms = search_terms(self._nlp, text)
+        terms = self.terms(text)
         if not terms:
             return {}
         return {fact.id: float(score) for fact, score in zip(self._facts, self._own_words.get_scores(terms)) if score > 0}

@@ -103,7 +103,7 @@ def write_endpoints(options: ServeOptions, *, name: str, action_port: int, track
 
 
 def sqlite_tracker_store(settings: Settings) -> Dict:
-    return {"type": "bot.stores.PrePingSQLTrackerStore", "url": f"sqlite:///{settings.tracker_store_path}"}
+    return {"type": "bot.staff.tracker_store.ClinicTrackerStore", "url": f"sqlite:///{settings.tracker_store_path}"}
 
 
 def child_env(settings: Settings) -> Dict[str, str]:
@@ -266,15 +266,12 @@ def _wait_ready(programs: List[Program], supervisor: Supervisor, timeout: float)
         print(f"  {program.label} ready ({time.monotonic() - started:.0f} s)", flush=True)
 
 
-def serve(options: ServeOptions) -> int:
+def serve(options: ServeOptions, *, plan_for: Callable[[ServeOptions], Plan]) -> int:
+    """Run the programs of ``plan_for(options)`` (``embedded_plan``, or bot/cluster.py's
+    ``cluster_plan``: the caller chooses, so this module never imports the cluster's)."""
     settings = options.settings
     runtime.prepare(settings, tracker_store_file=not options.cluster)
-    if options.cluster:
-        from bot.cluster import cluster_plan
-
-        plan = cluster_plan(options)
-    else:
-        plan = embedded_plan(options)
+    plan = plan_for(options)
 
     def on_signal(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt

@@ -17,9 +17,11 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 from bot.settings import Settings
 
@@ -55,13 +57,41 @@ def _fail_open(default: Callable[..., Any]) -> Callable:
     return decorate
 
 
-def _allowed(*args: Any, **kwargs: Any):
-    from bot.channels.limits import Decision
+# ---- rate-limit buckets -------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    first_refusal: bool = False  # the first refused message since the last allowed one
+
+
+class MemoryBuckets:
+    """Token buckets in this process (bounded: the least recently used keys are forgotten)."""
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
+        self._clock = clock
+        self._max_keys = max_keys
+        self._state: "OrderedDict[str, Tuple[float, float, bool]]" = OrderedDict()
+
+    def take(self, key: str, *, rate_per_minute: float, burst: int) -> Decision:
+        now = self._clock()
+        tokens, updated, refused = self._state.get(key, (float(burst), now, False))
+        tokens = min(float(burst), tokens + (now - updated) * rate_per_minute / 60.0)
+        if tokens >= 1.0:
+            self._state[key] = (tokens - 1.0, now, False)
+            decision = Decision(True)
+        else:
+            self._state[key] = (tokens, now, True)
+            decision = Decision(False, first_refusal=not refused)
+        self._state.move_to_end(key)
+        while len(self._state) > self._max_keys:
+            self._state.popitem(last=False)
+        return decision
+
+
+def _allowed(*args: Any, **kwargs: Any) -> Decision:
     return Decision(True)
 
-
-# ---- rate-limit buckets -------------------------------------------------------------------------
 
 # A token bucket in one atomic step: refill for the time passed, take a token if there is one,
 # remember whether this is the first refusal in a row. KEYS[1]; ARGV: now, rate/s, burst, ttl.
@@ -95,10 +125,6 @@ class RedisBuckets:
 
     @_fail_open(_allowed)
     def take(self, key: str, *, rate_per_minute: float, burst: int):
-        import time
-
-        from bot.channels.limits import Decision
-
         ttl = max(60, int(burst / max(rate_per_minute / 60.0, 1e-6)) + 60)
         allowed, first = self._take(keys=[self._prefix + key],
                                     args=[time.time(), rate_per_minute / 60.0, burst, ttl])
@@ -108,8 +134,6 @@ class RedisBuckets:
 def bucket_store(settings: Settings):
     if settings.redis_url:
         return RedisBuckets(settings.redis_url)
-    from bot.channels.limits import MemoryBuckets
-
     return MemoryBuckets()
 
 

@@ -4,7 +4,7 @@
   (a connection left over from before a database restart is replaced instead of failing the
   first turn) and a short wait-and-retry when the database is unreachable. When it stays
   unreachable the turn fails loudly (``StoreUnavailable``; Rasa's fail-safe wrapper is told to
-  let it through, bot/rasa_main.py) and the patient gets the apology - never a conversation
+  let it through, bot/rasa_patches.py) and the patient gets the apology - never a conversation
   silently started afresh without its context.
 * ``AtomicRedisLockStore`` - Rasa's RedisLockStore issues tickets with a GET-modify-SET that
   two instances can interleave (rasa issues 9213, 7921): two messages of one conversation

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import html
-import json
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,11 +55,6 @@ def widget_config(options: WebOptions) -> dict:
             "text": {"disclaimer": response_text("utter_disclaimer_short")}}
 
 
-def script_json(value: object) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def _origins(server_url: str) -> str:
     parts = urlsplit(server_url)
     secure = parts.scheme == "https"
@@ -68,6 +62,8 @@ def _origins(server_url: str) -> str:
 
 
 def demo_page(options: WebOptions, nonce: str) -> str:
+    from bot.staff.dashboard import script_json  # the pages' one templating helper
+
     template = (WEB_ROOT / "demo" / "index.html").read_text(encoding="utf-8")
     widget_options = {"server": options.server_url, "clinic": options.clinic_name,
                       "colors": {"primary": options.primary_color}}

@@ -12,7 +12,7 @@ import yaml
 from bot.settings import PROJECT_ROOT, get_settings
 
 # What a patient gets when a turn fails (the action server, the conversation store or the lock
-# store unreachable): sent by the Rasa server (bot/rasa_main.py) or by the channel (bot/channels/guard.py).
+# store unreachable): sent by the Rasa server (bot/rasa_patches.py) or by the channel (bot/channels/guard.py).
 APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
 
 

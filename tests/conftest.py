@@ -26,6 +26,16 @@ from bot.settings import PROJECT_ROOT, get_settings  # noqa: E402
 
 SEEDS_DIR = PROJECT_ROOT.parent / "shared" / "seeds"
 
+# Fixtures that start real servers: a test using one (directly or through another fixture) is
+# marked ``servers``, so the fast tier (`./test.sh --fast`: -m "not servers and not slow") leaves it out.
+SERVER_FIXTURES = frozenset({"running_assistant", "healthy_assistant", "running_cluster", "healthy_cluster", "web"})
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
 
 @pytest.fixture(scope="session")
 def project_root() -> Path:

@@ -96,8 +96,23 @@ def patterns():
 
 @pytest.fixture(scope="session")
 def classifier():
-    """Trained exactly as the Rasa component trains it (without the NLU questions)."""
-    return CrisisClassifier.train(training_examples())
+    """Trained exactly as the Rasa component trains it (without the NLU questions). Kept in
+    build/test-cache under a fingerprint of everything training reads (and scikit-learn's
+    version), so a rerun with unchanged examples and code loads it instead of training again."""
+    import sklearn
+
+    from bot.settings import PROJECT_ROOT
+    from bot.training import content_fingerprint
+
+    key = content_fingerprint(["bot/crisis/training", "bot/crisis/classifier.py", "bot/crisis/examples.py",
+                               "bot/crisis/patterns.py", "bot/crisis/patterns.yml"])[:16]
+    path = PROJECT_ROOT / "build" / "test-cache" / f"crisis-classifier-{key}-sklearn{sklearn.__version__}.joblib"
+    if path.exists():
+        return CrisisClassifier.load(path)
+    trained = CrisisClassifier.train(training_examples())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    trained.save(path)
+    return trained
 
 
 @pytest.fixture(scope="session")

@@ -3,8 +3,9 @@ piece of training data (the NLU examples and the crisis classifier's examples) -
 nearly. The locked parts are checked here by code only; their texts are never printed."""
 from __future__ import annotations
 
+import math
 import re
-from collections import Counter
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -27,6 +28,44 @@ def _words(text: str) -> frozenset:
     return frozenset(re.findall(r"[a-z0-9']+", text.lower()))
 
 
+class NearCopies:
+    """Word sets of five words or more that overlap (Jaccard) at least ``threshold`` with a given
+    one - the same answers as comparing every pair, found by prefix filtering: two sets that
+    similar share a word among the rarest |s| - ceil(threshold * |s|) + 1 words of each."""
+
+    def __init__(self, sets, threshold: float = 0.8) -> None:
+        self.threshold = threshold
+        self.sets = [s for s in sets if len(s) >= 5]
+        frequency = Counter(word for s in self.sets for word in s)
+        self._order = lambda word: (frequency.get(word, 0), word)
+        self._index = defaultdict(set)
+        for position, words in enumerate(self.sets):
+            for word in self._prefix(words):
+                self._index[word].add(position)
+
+    def _prefix(self, words):
+        size = len(words) - math.ceil(self.threshold * len(words) - 1e-9) + 1
+        return sorted(words, key=self._order)[:size]
+
+    def near(self, words) -> bool:
+        candidates = set().union(*(self._index.get(word, ()) for word in self._prefix(words)))
+        return any(len(words & self.sets[c]) / len(words | self.sets[c]) >= self.threshold for c in candidates)
+
+
+def test_near_copies_are_found_as_by_comparing_every_pair():
+    corpus = [_words(t) for t in ("how long does the drip take to work", "how long does the shot take to work",
+                                  "is the needle in the arm very painful for most people", "what about the other one",
+                                  "can I drive home after my first infusion session", "one two three four five six")]
+    queries = [_words(t) for t in ("how long does the drip take to work for me", "is the needle in the arm painful",
+                                   "can I drive home after my first infusion", "one two three four five six seven",
+                                   "something else entirely with five words")]
+    index = NearCopies(corpus)
+    for words in queries:
+        brute = any(len(words & o) / len(words | o) >= 0.8 for o in corpus if len(o) >= 5)
+        assert index.near(words) == brute, sorted(words)
+    assert [index.near(q) for q in queries].count(True) >= 2  # the sample has near copies to find
+
+
 @pytest.fixture(scope="module")
 def training():
     from bot.knowledge.curated import load_curated
@@ -35,7 +74,7 @@ def training():
     fact_questions = [q for f in load_curated(knowledge_dir=PROJECT_ROOT / "knowledge").facts for q in f.questions]
     texts = (list(nlu_training()) + [normalise(text) for text, _ in crisis_training()]
              + [normalise(text) for text in fact_questions])
-    return set(texts), [_words(t) for t in texts]
+    return set(texts), NearCopies([_words(t) for t in texts])
 
 
 def _evaluation_texts(part):
@@ -56,16 +95,9 @@ def test_no_evaluation_message_is_in_the_training_data(training, part):
 @pytest.mark.parametrize("part", PARTS)
 def test_no_evaluation_message_is_a_near_copy_of_a_training_example(training, part):
     """Word sets of messages of five words or more overlap less than 80% with any training example."""
-    _, word_sets = training
-    near = []
-    for position, text in enumerate(_evaluation_texts(part)):
-        words = _words(text)
-        if len(words) < 5:
-            continue
-        for other in word_sets:
-            if len(other) >= 5 and len(words & other) / len(words | other) >= 0.8:
-                near.append(position)
-                break
+    _, near_copies = training
+    near = [position for position, text in enumerate(_evaluation_texts(part))
+            if len(_words(text)) >= 5 and near_copies.near(_words(text))]
     assert not near, f"{len(near)} {part} messages nearly copy a training example (positions {near[:10]})"
 
 

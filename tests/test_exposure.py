@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.clients import post
+from tests.conftest import wait_until
 from tests.test_staff_side import QUESTION, Conversation, events_of, joined, records_of
 
 pytestmark = pytest.mark.servers
@@ -47,7 +48,9 @@ def test_rest_cannot_reach_another_channels_conversation(running_assistant, tele
         # what the REST client sent is its own conversation, under its own namespace
         assert events_of(running_assistant, running_assistant.conversation_id(target)) == 0  # it was forgotten
         assert victim.say("and is the IV drip faster?")  # the patient's conversation goes on
-        assert events_of(running_assistant, victim.sender_id) > before[0]
+        # A phone channel's reply goes out during the turn; the turn is saved just after it.
+        wait_until(lambda: events_of(running_assistant, victim.sender_id) > before[0], timeout=30,
+                   what="the patient's turn to be saved")
     finally:
         victim.close()
 

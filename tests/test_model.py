@@ -130,3 +130,67 @@ def test_editing_a_components_own_files_changes_its_training_cache_key(tmp_path,
     with open(tmp_path / edited, "a", encoding="utf-8") as handle:
         handle.write("\n# edited\n")
     assert calculate_fingerprint_key(cls, {}, {}) != before
+
+
+def _counting_parses(monkeypatch):
+    """Count the docs every spaCy pipeline makes (the real pipelines still run)."""
+    import spacy.language
+
+    made = []
+    call, pipe = spacy.language.Language.__call__, spacy.language.Language.pipe
+
+    def counted_call(self, *args, **kwargs):
+        made.append(1)
+        return call(self, *args, **kwargs)
+
+    def counted_pipe(self, texts, *args, **kwargs):
+        for doc in pipe(self, texts, *args, **kwargs):
+            made.append(1)
+            yield doc
+
+    monkeypatch.setattr(spacy.language.Language, "__call__", counted_call)
+    monkeypatch.setattr(spacy.language.Language, "pipe", counted_pipe)
+    return made
+
+
+STORY_AND_TWO_QUESTIONS = ("I've had depression for years and my GP finally referred me. How long does the "
+                           "injection last? And what are the side effects?")
+
+
+@pytest.mark.parametrize("text", ["which is faster, IV or IM?", STORY_AND_TWO_QUESTIONS,
+                                  "how long does the drip take, and is the shot safer?"])
+def test_the_nlu_graph_parses_a_message_once_questions_included(parse, monkeypatch, text):
+    parse("warm up")  # the components' own one-off loading is not a message's parse
+    made = _counting_parses(monkeypatch)
+    parsed = parse(text)
+    assert len(made) == 1
+    if text != "which is faster, IV or IM?":
+        assert len(parsed["questions"]) == 2  # each question understood from the same doc
+
+
+def test_search_terms_in_the_parse_are_the_searchs_own(parse, nlp):
+    from bot.search import search_terms
+
+    parsed = parse(STORY_AND_TWO_QUESTIONS)
+    assert parsed["search_terms"] == search_terms(nlp, STORY_AND_TWO_QUESTIONS)
+    for question in parsed["questions"]:
+        assert question["search_terms"] == search_terms(nlp, question["text"]) and question["search_terms"]
+
+
+def test_a_whole_turn_parses_the_message_once_actions_included(explainer, monkeypatch):
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(explainer.explain("warm up: how long does IV last?"))
+        made = _counting_parses(monkeypatch)
+        shown = loop.run_until_complete(explainer.explain(STORY_AND_TWO_QUESTIONS))
+    finally:
+        loop.close()
+    assert shown.reply is not None and shown.reply.facts  # the actions searched and answered...
+    assert len(made) == 1  # ...with the terms the NLU graph read
+
+
+def test_a_confirmation_payload_without_its_question_is_read_as_forget_me(parse):
+    """Rasa's RegexMessageHandler, the graph's last node, reads a payload after every component:
+    the confirmation in context must still win over it (a forged "Yes, delete it" asks again)."""
+    assert parse("/forget_confirm")["intent"]["name"] == "forget_me"
+    assert parse("/forget_cancel")["intent"]["name"] == "forget_cancel"

@@ -5,6 +5,10 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # Rasa's command line: minutes, so not in the fast tier
+
 
 def rasa(*args: str, cwd, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}

@@ -321,7 +321,7 @@ def test_purge_command_dry_run_then_delete_backdated_conversations_and_records(t
 def test_purge_command_refuses_while_the_embedded_assistant_runs(tmp_path):
     """The embedded assistant's conversation locks live in its process: it holds
     DATA_DIR/run/conversations.lock, and a purge by hand waits for it to stop."""
-    from bot.staff.server import hold_conversations_lock
+    from bot.staff.conversations import hold_conversations_lock
 
     settings = Settings(data_dir=tmp_path)
     settings.tracker_store_path.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,15 @@ import pytest
 
 from bot.assistant import Context, Question
 from bot.lexicon import load_lexicon
-from bot.questions import is_question, main_intent, question_parts, sentences_of, split_joined
+from bot.questions import is_question, main_intent, question_parts, split_joined
+
+
+def sentences_of(text):
+    """The sentences of the project's spaCy pipeline (what SpacyNLP gives the NLU graph)."""
+    from bot.nlp import load_pipeline
+    from bot.settings import get_settings
+
+    return [sentence.text for sentence in load_pipeline(str(get_settings().spacy_pipeline_path))(text).sents]
 
 
 # ---- finding the questions -------------------------------------------------------------------

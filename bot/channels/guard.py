@@ -28,7 +28,7 @@ import logging
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Awaitable, Callable, Dict, FrozenSet, Optional
+from typing import Any, Awaitable, Callable, Dict, FrozenSet, Optional, TypeGuard
 
 import yaml
 from rasa.core.channels.channel import UserMessage
@@ -100,8 +100,9 @@ def screen(text: Any, *, max_chars: int, prefix_chars: Optional[int] = None, but
         return Incoming(NOT_TEXT)
     if button and text in button_payloads():
         return Incoming(text)
-    if thumbs(text):
-        return Incoming(thumbs(text))
+    rating = thumbs(text)
+    if rating:
+        return Incoming(rating)
     if len(text) > max_chars:
         cut = max(prefix_chars or 0, max_chars)
         # The patterns read the whole message (from the sentence the prefix cuts through): a
@@ -136,7 +137,7 @@ def client_message_id(value: Any) -> Optional[str]:
 _SENDER = re.compile(r"[A-Za-z0-9._:@-]+")
 
 
-def valid_sender(sender: Any) -> bool:
+def valid_sender(sender: Any) -> TypeGuard[str]:
     """A conversation id chosen by a client: 1 to SENDER_MAX_CHARS characters of A-Z a-z 0-9 . _ : @ -"""
     return (isinstance(sender, str) and 0 < len(sender) <= get_settings().sender_max_chars
             and _SENDER.fullmatch(sender) is not None)

@@ -7,47 +7,16 @@ The first refusal in a row is reported (so a channel can say "please slow down" 
 once per message - an SMS reply costs money); later ones are silent.
 
 The buckets live in this process by default; the cluster profile keeps them in Redis so
-every instance sees the same counts (bot/shared.py).
+every instance sees the same counts (the bucket stores and their ``Decision`` are in
+bot/shared.py).
 """
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Optional, Tuple
+from typing import Optional
 
 from bot.settings import Settings, get_settings
-
-
-@dataclass(frozen=True)
-class Decision:
-    allowed: bool
-    first_refusal: bool = False  # the first refused message since the last allowed one
-
-
-class MemoryBuckets:
-    """Token buckets in this process (bounded: the least recently used keys are forgotten)."""
-
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000) -> None:
-        self._clock = clock
-        self._max_keys = max_keys
-        self._state: "OrderedDict[str, Tuple[float, float, bool]]" = OrderedDict()
-
-    def take(self, key: str, *, rate_per_minute: float, burst: int) -> Decision:
-        now = self._clock()
-        tokens, updated, refused = self._state.get(key, (float(burst), now, False))
-        tokens = min(float(burst), tokens + (now - updated) * rate_per_minute / 60.0)
-        if tokens >= 1.0:
-            self._state[key] = (tokens - 1.0, now, False)
-            decision = Decision(True)
-        else:
-            self._state[key] = (tokens, now, True)
-            decision = Decision(False, first_refusal=not refused)
-        self._state.move_to_end(key)
-        while len(self._state) > self._max_keys:
-            self._state.popitem(last=False)
-        return decision
+from bot.shared import Decision, MemoryBuckets, bucket_store
 
 
 class RateLimits:
@@ -73,7 +42,5 @@ class RateLimits:
 
 @lru_cache(maxsize=1)
 def get_limits() -> RateLimits:
-    from bot.shared import bucket_store
-
     settings = get_settings()
     return RateLimits(settings, bucket_store(settings))

@@ -29,6 +29,9 @@ Then Rasa's RestInput with the limits any endpoint needs, before any work is don
   ``input_channel`` a client names is ignored (it would pick another channel's wording);
 * a turn that fails is a 503 with a short JSON error and the apology a patient would get
   (``messages``), so a client can show it or retry.
+
+The REST channel is always on (credentials.yml), so its blueprint also starts the staff side's
+upkeep once the server runs: the retention purge's schedule (bot/staff/server.py).
 """
 from __future__ import annotations
 
@@ -127,7 +130,10 @@ class RestChannel(InputChannel):
         return "rest"
 
     def blueprint(self, on_new_message: OnNewMessage) -> Blueprint:
+        from bot.staff.server import start_upkeep
+
         webhook = Blueprint("rest_webhook", __name__)
+        webhook.listener("after_server_start")(start_upkeep)
 
         async def health(_: Request) -> HTTPResponse:
             return response.json({"status": "ok"})

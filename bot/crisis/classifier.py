@@ -41,7 +41,7 @@ def training_examples(directory: Path = TRAINING_DIR) -> List[Tuple[str, str]]:
     for path in sorted(directory.glob("*.yml")):
         messages, conversations = load_crisis_file(path)
         for turn in list(messages) + [t for c in conversations for t in c]:
-            examples.append((turn.text, turn.help if turn.expect == "crisis" else "none"))
+            examples.append((turn.text, (turn.help or "none") if turn.expect == "crisis" else "none"))
     return examples
 
 

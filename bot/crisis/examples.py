@@ -79,7 +79,7 @@ def _crisis_turn(item: Dict[str, Any], where: str, category: Optional[str] = Non
         _one_of(help_, HELP, where, "help")
     elif help_ is not None:
         raise SetError(f"{where}: 'help' goes with crisis messages only")
-    return CrisisTurn(str(_need(item, "id", where)), str(_need(item, "text", where)), expect, category, help_)
+    return CrisisTurn(str(_need(item, "id", where)), str(_need(item, "text", where)), expect, str(category), help_)
 
 
 def _read(path: Path) -> Dict[str, Any]:

@@ -122,7 +122,7 @@ class PatternSet:
         ``radius`` characters either side (within its sentence): how a crisis deep inside an
         overlong message still reaches the crisis layer when only a prefix of the message is
         read. Matches of the strongest kind of help come first, topic words last."""
-        found = []
+        found: List[Tuple[bool, int, int, str, Tuple[int, int]]] = []
         for sentence in _SENTENCES.split(text):
             normalised = normalise(sentence)
             if not normalised:

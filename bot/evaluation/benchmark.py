@@ -19,18 +19,11 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from bot.evaluation.cluster_load import percentile
 from bot.evaluation.dataset import load_dataset
 from bot.settings import PROJECT_ROOT
 
 REPORTS = PROJECT_ROOT / "reports"
-
-
-def percentile(values: List[float], q: float) -> Optional[float]:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 2)
 
 
 def children(pid: int) -> List[int]:
@@ -169,7 +162,8 @@ async def _load(url: str, *, users: int, seconds: float, headers: Optional[Dict[
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=users),
                                      headers=headers) as session:
         tasks = [
-            _patient(session, url, f"load-{users}-{u}", [texts[(u * 3) % len(texts)], "and IM?", "what about the other one?", "thanks"], stop_at, stats)
+            _patient(session, url, f"load-{users}-{u}",
+                     [texts[(u * 3) % len(texts)], "and IM?", "what about the other one?", "thanks"], stop_at, stats)
             for u in range(users)
         ]
         started = time.monotonic()

@@ -7,7 +7,7 @@ Used by the fault test (tests/test_cluster.py) and the benchmark's cluster secti
 
 A patient's client behaves as the widget does: each message has an id; when the connection is
 lost before the reply came (a killed instance), it reconnects and sends the message again,
-marked ``resend`` - the assistant answers it once (bot/rasa_main.py). A REST request or a
+marked ``resend`` - the assistant answers it once (bot/rasa_patches.py). A REST request or a
 phone webhook (Telegram, Twilio: ``phone`` patients, when the test's stand-ins of their APIs
 are given) in flight on the killed instance is sent again to the other one by the balancer
 itself: every such request must get its 200 the first time (``failed_requests`` counts those
@@ -24,6 +24,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Sequence, Tuple
+
+
+def percentile(values: List[float], q: float) -> Optional[float]:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
 
 QUESTIONS = [
     "which is faster, IV or IM?", "how long does the drip last?", "and IM?", "is the shot painful?",
@@ -206,12 +215,12 @@ async def webchat_patient(url: str, origin: str, patient: Patient, stop_at: floa
             patient.messages.append(message)
             started = time.perf_counter()
             deadline = time.monotonic() + REPLY_TIMEOUT
-            sent_on = None
+            sent_on: Optional[Any] = None
             while time.monotonic() < deadline:
                 if not await chat.ensure_connected(deadline):
                     break
                 if sent_on is not chat.client:
-                    metadata = {"resend": True} if sent_on is not None else {}
+                    metadata: Dict[str, Any] = {"resend": True} if sent_on is not None else {}
                     if sent_on is not None:
                         message.resends += 1
                     try:
@@ -315,7 +324,7 @@ async def run_patients(*, balancer: str, origin: str, patients: int, seconds: fl
 
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=patients)) as session:
         tasks = []
-        for index, patient in enumerate(group):
+        for patient in group:
             patient_rng = random.Random(rng.random())
             await asyncio.sleep(0.02)  # patients arrive over the first moment, not all at once
             if patient.kind == "rest":
@@ -412,8 +421,6 @@ class Outcome:
 
 def assess(group: List[Patient], database_url: str, faults: Tuple[Fault, ...] = ()) -> Outcome:
     """Count every message's replies and check every conversation in PostgreSQL."""
-    from bot.evaluation.benchmark import percentile
-
     messages = [m for p in group for m in p.messages]
     problems: List[str] = []
     intact = 0

@@ -241,8 +241,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                      _run(configured, messages, conversations, sentences), base["topic_threshold"])
     args.out.mkdir(parents=True, exist_ok=True)
     result = {
-        "dev_turns": {"crisis": sum(t.expect == "crisis" for t in messages) + sum(t.expect == "crisis" for c in conversations for t in c),
-                      "ordinary": sum(t.expect != "crisis" for t in messages) + sum(t.expect != "crisis" for c in conversations for t in c)},
+        "dev_turns": {"crisis": sum(t.expect == "crisis" for t in messages)
+                      + sum(t.expect == "crisis" for c in conversations for t in c),
+                      "ordinary": sum(t.expect != "crisis" for t in messages)
+                      + sum(t.expect != "crisis" for c in conversations for t in c)},
         "max_false_alarms": MAX_FALSE_ALARMS,
         "chosen": chosen.__dict__ if chosen else None,
         "configured": current.__dict__,

@@ -130,7 +130,8 @@ def cross_validation(*, folds: int, out: Path) -> Dict[str, object]:
         "folds": folds,
         "weighted_f1": round(report["weighted avg"]["f1-score"], 4),
         "macro_f1": round(report["macro avg"]["f1-score"], 4),
-        "per_intent_f1": {k: round(v["f1-score"], 4) for k, v in sorted(report.items()) if isinstance(v, dict) and "f1-score" in v and "avg" not in k},
+        "per_intent_f1": {k: round(v["f1-score"], 4) for k, v in sorted(report.items())
+                          if isinstance(v, dict) and "f1-score" in v and "avg" not in k},
     }
 
 

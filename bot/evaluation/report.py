@@ -15,7 +15,8 @@ TARGETS: List[Target] = [
     ("Top-1 correct answer", lambda e, b: e.get("questions", {}).get("top1"), "≥ 95%", lambda v: v >= 0.95, "pct"),
     ("Wrong-route answers", lambda e, b: e.get("questions", {}).get("wrong_route"), "≤ 1%", lambda v: v <= 0.01, "pct"),
     ("Out-of-scope recall", lambda e, b: e.get("questions", {}).get("out_of_scope_recall"), "≥ 90%", lambda v: v >= 0.90, "pct"),
-    ("In-scope sent to fallback", lambda e, b: e.get("questions", {}).get("in_scope_to_fallback"), "≤ 3%", lambda v: v <= 0.03, "pct"),
+    ("In-scope sent to fallback", lambda e, b: e.get("questions", {}).get("in_scope_to_fallback"), "≤ 3%",
+     lambda v: v <= 0.03, "pct"),
     ("Crisis recall", lambda e, b: e.get("questions", {}).get("crisis_recall"), "100%", lambda v: v >= 1.0, "pct"),
     ("Disclaimer present", lambda e, b: e.get("questions", {}).get("disclaimer"), "100%", lambda v: v >= 1.0, "pct"),
     ("Single-user p50", lambda e, b: b.get("single_user", {}).get("p50_ms"), "≤ 50 ms", lambda v: v <= 50, "ms"),
@@ -25,7 +26,8 @@ TARGETS: List[Target] = [
     ("Lost replies at 20 users", lambda e, b: _load(b, 20, "lost_replies"), "0", lambda v: v == 0, "n"),
     ("Training time (cold)", lambda e, b: b.get("training_seconds"), "≤ 120 s", lambda v: v <= 120, "s"),
     ("Start to ready", lambda e, b: b.get("ready_seconds"), "≤ 30 s", lambda v: v <= 30, "s"),
-    ("Rasa server RSS after load", lambda e, b: b.get("memory_after_load", {}).get("rasa_server_mb"), "≤ 900 MB", lambda v: v <= 900, "mb"),
+    ("Rasa server RSS after load", lambda e, b: b.get("memory_after_load", {}).get("rasa_server_mb"), "≤ 900 MB",
+     lambda v: v <= 900, "mb"),
     ("Model archive", lambda e, b: b.get("model_mb"), "≤ 15 MB", lambda v: v <= 15, "mb"),
 ]
 
@@ -91,9 +93,10 @@ def _charts(evaluation: dict, bench: dict, out: Path) -> List[str]:
         ax.plot([r["users"] for r in load], [r["throughput_per_s"] for r in load], marker="o", label="measured")
         ax.axhline(40, color="#c0392b", linestyle="--", label="target at 20 patients")
         ax.set_xlabel("concurrent patients"), ax.set_ylabel("messages / s"), ax.set_title("Throughput vs concurrency")
-        ax.set_ylim(0, max(50, 1.2 * max(r["throughput_per_s"] for r in load))), ax.legend(loc="lower right"), fig.tight_layout(), fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
+        ax.set_ylim(0, max(50, 1.2 * max(r["throughput_per_s"] for r in load))), ax.legend(loc="lower right")
+        fig.tight_layout(), fig.savefig(out / "throughput_vs_concurrency.png", dpi=110)
         plt.close(fig), made.append("throughput_vs_concurrency.png")
-    runs = [r for r in bench.get("cluster", {}).get("runs", [])]
+    runs = list(bench.get("cluster", {}).get("runs", []))
     if runs:
         users = sorted({r["users"] for r in runs})
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -430,7 +433,8 @@ def cluster_section(bench: dict) -> List[str]:
              "PostgreSQL, Redis and haproxy with two Rasa instances, then with one (rasa-2 and actions-2",
              f"stopped) in the same run, on a machine with {cluster.get('cores')} cores. Cores used = CPU seconds",
              "of each process (and its children) per second of the run.", "",
-             "| instances | patients | msg/s | p50 | p95 | errors | lost | cores used: Rasa | actions | PostgreSQL | Redis | haproxy | all |",
+             "| instances | patients | msg/s | p50 | p95 | errors | lost "
+             "| cores used: Rasa | actions | PostgreSQL | Redis | haproxy | all |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in cluster.get("runs", []):
         cores = run.get("cores_used", {})

@@ -117,13 +117,15 @@ def _patient_turn(item: Dict[str, Any], where: str, sentence_ids: Optional[set],
     )
 
 
-def load_patient_file(path: Path, *, sentence_ids: Optional[set] = None) -> Tuple[List[PatientTurn], List[Tuple[PatientTurn, ...]]]:
+def load_patient_file(path: Path, *, sentence_ids: Optional[set] = None
+                      ) -> Tuple[List[PatientTurn], List[Tuple[PatientTurn, ...]]]:
     data = _read(path)
     messages = [_patient_turn(item, f"{path.name} message", sentence_ids, None) for item in data.get("messages") or ()]
     conversations = []
     for conversation in data.get("conversations") or ():
         where = f"{path.name} conversation {conversation.get('id', '?')}"
-        turns = tuple(_patient_turn(t, where, sentence_ids, conversation.get("voice")) for t in _need(conversation, "turns", where))
+        turns = tuple(_patient_turn(t, where, sentence_ids, conversation.get("voice"))
+                      for t in _need(conversation, "turns", where))
         if not 2 <= len(turns) <= 4:
             raise SetError(f"{where}: a conversation has 2 to 4 turns")
         conversations.append(turns)

@@ -1,10 +1,12 @@
 """Relational schema of the knowledge base (SQLAlchemy 1.4 declarative)."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import declarative_base, relationship
 
-Base = declarative_base()
+Base: Any = declarative_base()  # SQLAlchemy 1.4 declarative base (untyped without its mypy plugin)
 
 
 class Source(Base):

@@ -161,7 +161,7 @@ class SqlKnowledgeBase(KnowledgeBase):
         self._check_built()
         with self._session() as session:
             rows = session.execute(select(schema.RouteSynonym.route, schema.RouteSynonym.label).distinct())
-            return {route: label for route, label in rows}
+            return dict(rows.all())
 
 
 class KnowledgeSnapshot(KnowledgeBase):

@@ -5,15 +5,18 @@ directly (``bot.stores.PrePingSQLTrackerStore``), together with its staff record
 inside the lock store's lock for that conversation: deleting while a turn is in flight would
 let that turn's save write the whole conversation back. "Forget me" runs inside the turn that
 confirms it, which already holds the lock (the turn's save is replaced by the deletion,
-bot/rasa_main.py); the purge takes each conversation's lock itself, re-checks that it is still
+bot/staff/tracker_store.py); the purge takes each conversation's lock itself, re-checks that it is still
 idle, deletes, and writes one audit line (hashed id and counts, never the sender id).
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 from rasa.core.lock_store import LockError, LockStore
@@ -86,9 +89,9 @@ async def purge(*, tracker_store: Any, lock_store: LockStore, records: RecordSto
         for sender in senders:
             if dry_run:
                 key = conversation_key(sender)
-                deleted = Deleted(key, await store.count_events(sender), 0)
-                say(f"would delete conversation {key} (events={deleted.events})")
-                result.conversations.append(deleted)
+                counted = Deleted(key, await store.count_events(sender), 0)
+                say(f"would delete conversation {key} (events={counted.events})")
+                result.conversations.append(counted)
                 continue
             deleted = await _purge_one(sender, store=store, lock_store=lock_store, records=records,
                                        before=before, wait=lock_wait_seconds)
@@ -107,9 +110,10 @@ async def purge(*, tracker_store: Any, lock_store: LockStore, records: RecordSto
     result.records, result.candidates = counts["records"], counts["candidates"]
     verb = "would delete" if dry_run else "deleted"
     quiet = not (dry_run or result.conversations or result.records or result.candidates or result.busy)
-    logger.log(logging.DEBUG if quiet else logging.INFO,"purge: %s %d conversations, %d older records, %d NLU candidates (cutoff %s, %d busy)",
-                verb, len(result.conversations), result.records, result.candidates, cutoff.isoformat(), result.busy,
-                extra={"audit": "purge", "dry_run": dry_run})
+    logger.log(logging.DEBUG if quiet else logging.INFO,
+               "purge: %s %d conversations, %d older records, %d NLU candidates (cutoff %s, %d busy)",
+               verb, len(result.conversations), result.records, result.candidates, cutoff.isoformat(), result.busy,
+               extra={"audit": "purge", "dry_run": dry_run})
     say(f"{verb} {len(result.conversations)} conversations, {result.records} older records and "
         f"{result.candidates} NLU candidates (older than {cutoff:%Y-%m-%d %H:%M} UTC); {result.busy} busy")
     return result
@@ -131,11 +135,34 @@ async def _purge_one(sender: str, *, store: Any, lock_store: LockStore, records:
         await lock.__aexit__(None, None, None)
 
 
+def conversations_lock_path(settings: Any) -> Path:
+    return settings.data_dir / "run" / "conversations.lock"
+
+
+class ServerRunning(RuntimeError):
+    """The embedded assistant is running: its conversations are locked inside it."""
+
+
+def hold_conversations_lock(settings: Any) -> int:
+    """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
+    Raises ServerRunning when another process holds it."""
+    from bot import runtime
+
+    path = runtime.private_file(conversations_lock_path(settings))
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise ServerRunning(str(path)) from None
+    return fd
+
+
 def stores_for_command_line(settings: Any) -> tuple:
     """The tracker store and the lock store a command-line purge must use: the cluster's
     PostgreSQL and Redis lock store (shared with the running instances), or - embedded - the
     SQLite store with a lock store of its own, which is safe only while no server runs (the caller
-    holds DATA_DIR/run/conversations.lock, bot/staff/server.py)."""
+    holds DATA_DIR/run/conversations.lock, ``hold_conversations_lock``)."""
     from bot.stores import AtomicRedisLockStore, PrePingSQLTrackerStore
 
     if settings.profile == "cluster":
@@ -149,7 +176,6 @@ def stores_for_command_line(settings: Any) -> tuple:
 def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Callable[[str], None]) -> int:
     """`bot purge`: an exit status. ``say`` gets every line, the audit lines included."""
     from bot.staff.records import get_record_store
-    from bot.staff.server import ServerRunning, conversations_lock_path, hold_conversations_lock
 
     held = None
     if settings.profile == "embedded" and not dry_run:
@@ -178,6 +204,4 @@ def purge_command(settings: Any, *, dry_run: bool, days: Optional[int], say: Cal
         return 0 if not result.busy else 3
     finally:
         if held is not None:
-            import os
-
             os.close(held)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import logging
 import re
 import secrets
@@ -38,7 +39,6 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.clusters import Grouping, QuestionGrouper
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
-from bot.web import script_json
 
 if TYPE_CHECKING:
     from bot.clinic.store import ClinicStore
@@ -70,6 +70,11 @@ def _templates():
 
 def render(name: str, **values: Any) -> str:
     return _templates().get_template(name).render(**values)
+
+
+def script_json(value: object) -> str:
+    """JSON that is safe inside a <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
 def parse_period(args: Dict[str, List[str]], *, today: Optional[date] = None) -> Period:
@@ -255,9 +260,10 @@ def create_blueprint(*, settings: Settings, records: Callable[[], RecordStore], 
         """The period's tables, its unanswered questions grouped, and the records each question
         text came from (what "Add to NLU candidates" sends)."""
         rows = records().records(period=period)
-        questions, sources = [], {}
+        questions: List[str] = []
+        sources: Dict[str, List[str]] = {}
         for row in unanswered(rows):
-            questions.append(row.followup or row.question)
+            questions.append(row.followup or row.question or "")
             sources.setdefault(questions[-1], []).append(row.id)
         return summarize(rows, period=period), grouper.group(questions), sources
 

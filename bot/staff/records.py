@@ -12,10 +12,12 @@ import hashlib
 import hmac
 import uuid
 from collections import Counter, defaultdict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -158,7 +160,7 @@ class RecordStore:
         """Feedback on one record of this conversation (a thumbs-down may keep the question)."""
         if value not in (1, -1):
             raise ValueError("feedback is 1 or -1")
-        values = {"feedback": value}
+        values: Dict[str, object] = {"feedback": value}
         if question is not None:
             values["question"] = question
         with self._session() as session, session.begin():
@@ -283,7 +285,7 @@ def unanswered(records: Iterable[TurnRecord]) -> List[TurnRecord]:
 class Summary:
     """The dashboard's aggregate tables for one period (each also a CSV export)."""
 
-    daily: List[Dict[str, object]]  # day, channel, conversations, messages
+    daily: List[Dict[str, Any]]  # day, channel, conversations, messages
     topics: List[Dict[str, object]]  # topic, answers
     outcomes: List[Dict[str, object]]  # outcome, turns, share
     feedback_topics: List[Dict[str, object]]  # topic, helpful, not_helpful
@@ -345,6 +347,20 @@ def _store_for(url: str) -> RecordStore:
     return store
 
 
+_ELSEWHERE: ContextVar[Optional[str]] = ContextVar("records_elsewhere", default=None)
+
+
+@contextmanager
+def records_elsewhere(url: str) -> Iterator[None]:
+    """Inside this block (this task and what it awaits), records go to ``url`` instead of the
+    clinic's records: explain mode runs the patient's path without writing into them."""
+    token = _ELSEWHERE.set(url)
+    try:
+        yield
+    finally:
+        _ELSEWHERE.reset(token)
+
+
 def get_record_store(*, url: Optional[str] = None) -> RecordStore:
     """The configured records database (tables created on first use)."""
-    return _store_for(url or get_settings().records_url)
+    return _store_for(url or _ELSEWHERE.get() or get_settings().records_url)

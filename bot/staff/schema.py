@@ -7,10 +7,12 @@ fallback (not understood or out of scope), a low-confidence reply or a thumbs-do
 """
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, String, Text
 from sqlalchemy.orm import declarative_base
 
-Base = declarative_base()
+Base: Any = declarative_base()  # SQLAlchemy 1.4 declarative base (untyped without its mypy plugin)
 
 
 class TurnRow(Base):

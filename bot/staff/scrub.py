@@ -64,8 +64,8 @@ def _matcher() -> Matcher:
     return matcher
 
 
-_CUE_WORDS = {"i", "m", "dr.", "mr.", "mrs.", "ms.", "'m", "am", "im", "my", "name", "is", "'s", "this", "call", "me", "it", "dr", "mr", "mrs", "ms",
-              "miss", "doctor", "nurse", "thanks", "thank", "you", "regards", "cheers", "from"}
+_CUE_WORDS = {"i", "m", "dr.", "mr.", "mrs.", "ms.", "'m", "am", "im", "my", "name", "is", "'s", "this", "call", "me",
+              "it", "dr", "mr", "mrs", "ms", "miss", "doctor", "nurse", "thanks", "thank", "you", "regards", "cheers", "from"}
 
 
 def _name_spans(text: str) -> List[Tuple[int, int]]:

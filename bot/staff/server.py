@@ -1,16 +1,17 @@
-"""The staff side inside the Rasa server (hooked in by bot/rasa_main.py).
+"""The staff side inside the Rasa server.
 
 * "Forget me" deletes only when confirmed right after its own question: a confirmation button
   pressed at any other time (an old button, or a forged press) is read as "forget me", so the
-  question is asked again and nothing is deleted (``confirmation_in_context``, called on the
-  parse result by bot/rasa_main.py).
-* After each turn, in place of the tracker save (so inside the conversation's lock):
-  a confirmed "forget me" deletes the conversation, its records and the NLU candidates made
-  from it instead of saving it;
-  a crisis turn is counted (never its text); and the first reply of a conversation is noted,
-  so that the privacy notice follows it.
+  question is asked again and nothing is deleted (``confirmation_in_context``, applied inside
+  the NLU graph by ``bot.rasa_components.ConfirmationInContext``).
+* At each save of a conversation (the tracker store, bot/staff/tracker_store.py: so inside the
+  conversation's lock): a confirmed "forget me" deletes the conversation, its records and the
+  NLU candidates made from it instead of saving it; a crisis turn is counted (never its text);
+  and the first reply of a conversation is noted, so that the privacy notice follows it
+  (bot/rasa_patches.py sends it after the turn).
 * The retention purge runs every PURGE_INTERVAL_MINUTES inside the server, with the server's
-  own lock store (bot/staff/conversations.py). In the embedded profile the server holds an
+  own lock store (bot/staff/conversations.py), started by the REST channel's blueprint once
+  the server runs. In the embedded profile the server holds an
   exclusive file lock, DATA_DIR/run/conversations.lock, for as long as it runs: the in-memory
   lock store lives in this process, so `bot purge` from the command line may only run while
   no server does.
@@ -19,10 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import fcntl
 import logging
-import os
-from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from bot.settings import Settings, get_settings
@@ -81,11 +79,14 @@ def confirmation_in_context(parse_data: Dict[str, Any], tracker: Any) -> Dict[st
     return {**parse_data, "intent": asked, "intent_ranking": [asked]}
 
 
-async def save_or_forget(processor: Any, tracker: Any, save: Callable[[Any, Any], Awaitable[None]]) -> None:
-    """MessageProcessor.save_tracker with the staff side's work (see the module's docstring)."""
+async def save_or_forget(store: Any, tracker: Any, save: Callable[[Any], Awaitable[None]]) -> None:
+    """A tracker store's save with the staff side's work (see the module's docstring). ``store``
+    is the SQL tracker store that can delete; ``save`` its own save. A deletion that fails is
+    ``StoreUnavailable``: the turn fails loudly (the patient gets the apology), never silently."""
     from rasa.shared.core.events import BotUttered
 
     from bot.crisis.detector import CRISIS_INTENTS
+    from bot.stores import StoreUnavailable
 
     before, user, after = _turn_events(tracker)
     intent = (user.intent or {}).get("name") if user is not None else None
@@ -93,10 +94,15 @@ async def save_or_forget(processor: Any, tracker: Any, save: Callable[[Any, Any]
         from bot.staff.conversations import delete_locked
         from bot.staff.records import get_record_store
 
-        await delete_locked(tracker.sender_id, tracker_store=processor.tracker_store,
-                            records=get_record_store(), why="forget me")
+        try:
+            await delete_locked(tracker.sender_id, tracker_store=store, records=get_record_store(), why="forget me")
+        except StoreUnavailable:
+            raise
+        except Exception as error:  # noqa: BLE001 - said by type; the turn fails loudly
+            logger.error("forget me: the conversation could not be deleted (%s)", type(error).__name__)
+            raise StoreUnavailable("the conversation could not be deleted") from None
         return
-    await save(processor, tracker)
+    await save(tracker)
     if intent in CRISIS_INTENTS:
         from bot.staff.turns import record_crisis
 
@@ -121,29 +127,6 @@ async def send_privacy_notice(processor: Any, message: Any) -> None:
 
 
 # --- the purge schedule -----------------------------------------------------------------------
-
-def conversations_lock_path(settings: Settings) -> Path:
-    return settings.data_dir / "run" / "conversations.lock"
-
-
-class ServerRunning(RuntimeError):
-    """The embedded assistant is running: its conversations are locked inside it."""
-
-
-def hold_conversations_lock(settings: Settings) -> int:
-    """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
-    Raises ServerRunning when another process holds it."""
-    from bot import runtime
-
-    path = runtime.private_file(conversations_lock_path(settings))
-    fd = os.open(path, os.O_RDWR)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise ServerRunning(str(path)) from None
-    return fd
-
 
 async def purge_now(agent: Any, settings: Settings) -> None:
     from bot.staff.conversations import cutoff_for, purge
@@ -170,6 +153,8 @@ async def _purge_forever(app: Any, settings: Settings) -> None:
 
 async def start_upkeep(app: Any, _loop: Any = None) -> None:
     """Sanic listener (after the server started): the file lock (embedded) and the purge task."""
+    from bot.staff.conversations import ServerRunning, conversations_lock_path, hold_conversations_lock
+
     settings = get_settings()
     if settings.profile == "embedded":
         try:
