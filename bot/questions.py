@@ -61,7 +61,7 @@ def asks_soon(text: str) -> bool:
     """A follow-on that opens with "and"/"also"/"plus" and asks within its next words ("and
     roughly when does it peak", "and in general is it safe")."""
     first = _WORD.match(text.strip().lower())
-    return bool(first) and first.group() in _FOLLOW_ON and any(
+    return first is not None and first.group() in _FOLLOW_ON and any(
         word in QUESTION_WORDS for word in _opening_words(text)[:3])
 
 

@@ -72,7 +72,7 @@ class HeldReplies(CollectingOutputChannel):
         super().__init__()
         self._platform = platform
 
-    def name(self) -> Text:  # type: ignore[override] - the platform's, per instance
+    def name(self) -> Text:  # the platform's, per instance
         return self._platform.name()
 
     async def release(self, recipient_id: Text, *, after: int = 0,

@@ -99,11 +99,11 @@ def contradictions(text: str, *, facts: Sequence[FactRecord], shared_words: int 
             related = []
             for fact in facts:
                 shared = len(words & _stems(fact.text))
-                theirs = [(l, h) for k, _, l, h in _figures(fact.text) if k == kind]
+                theirs = [(lo, hi) for k, _, lo, hi in _figures(fact.text) if k == kind]
                 if shared >= shared_words and theirs:
                     related.append((shared, fact, theirs))
             related.sort(key=lambda item: -item[0])
-            if not related or any(l <= high and low <= h for _, _, theirs in related for l, h in theirs):
+            if not related or any(lo <= high and low <= hi for _, _, theirs in related for lo, hi in theirs):
                 continue
             fact = related[0][1]
             found.append(Finding("contradiction", said,

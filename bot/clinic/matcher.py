@@ -15,11 +15,14 @@ import dataclasses
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from bot.clinic.store import ClinicAnswer, ClinicStore
 from bot.knowledge import KnowledgeBase
 from bot.knowledge.records import ROUTES, FactRecord, SourceRecord
+
+if TYPE_CHECKING:
+    from bot.ranker import FactRanker
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +52,7 @@ class ClinicMatcher:
         self.min_score = min_score
         self._version: Optional[int] = None
         self._answers: Dict[str, ClinicAnswer] = {}
-        self._ranker = None
+        self._ranker: Optional[FactRanker] = None
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:

@@ -3,10 +3,12 @@ a knowledge-base rebuild (bot/knowledge/build.py) drops and recreates only the c
 and carries these over when it swaps in a new SQLite file."""
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import declarative_base
 
-ClinicBase = declarative_base()
+ClinicBase: Any = declarative_base()  # SQLAlchemy 1.4 declarative base (untyped without its mypy plugin)
 
 DRAFT, APPROVED, WITHDRAWN = "draft", "approved", "withdrawn"
 

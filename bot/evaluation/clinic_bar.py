@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from pathlib import Path
 from typing import Dict, List, Tuple
 
 import yaml
@@ -34,13 +33,13 @@ def scored(knowledge_base) -> Tuple[List[Tuple[float, bool]], List[float]]:
 
     data = yaml.safe_load(DEV_SET.read_text(encoding="utf-8"))
     store = ClinicStore(engine=create_engine(f"sqlite:///{tempfile.mkdtemp()}/clinic.db", future=True))
-    for title, answer in data["answers"].items():
+    for answer in data["answers"].values():
         answer_id = store.draft(title=answer["title"], text=answer["text"], examples=answer["examples"],
                                 author="calibration-writer")
         store.approve(answer_id=answer_id, reviewer="calibration-reviewer", revision=1)
     matcher = ClinicMatcher(store=store, knowledge_base=knowledge_base, min_score=0.0)
     paraphrases = []
-    for title, answer in data["answers"].items():
+    for answer in data["answers"].values():
         for text in answer["asks"]:
             found = matcher.best(text)
             paraphrases.append((found[1], found[0].title == answer["title"]) if found else (0.0, False))

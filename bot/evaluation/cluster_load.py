@@ -324,7 +324,7 @@ async def run_patients(*, balancer: str, origin: str, patients: int, seconds: fl
 
     async with aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(limit=patients)) as session:
         tasks = []
-        for patient in group:
+        for index, patient in enumerate(group):
             patient_rng = random.Random(rng.random())
             await asyncio.sleep(0.02)  # patients arrive over the first moment, not all at once
             if patient.kind == "rest":

@@ -75,7 +75,9 @@ class MeaningGrouper:
         """Questions with a word the model knows, by meaning; the others (random letters) only
         with the same text."""
         questions = _usable(questions)
-        encoder = self.encoder_loader() if questions else None
+        if not questions:
+            return []
+        encoder = self.encoder_loader()
         readable = [q for q in questions if encoder.knows_a_word(q)]
         unreadable = Counter(q for q in questions if not encoder.knows_a_word(q))
         clusters = [Cluster(count, [text], (text,) * count) for text, count in unreadable.items()]
