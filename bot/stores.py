@@ -72,6 +72,10 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         for key in ("dialect", "db", "port", "username", "password", "login_db", "query"):
             kwargs.pop(key, None)  # Rasa's SQLTrackerStore options: the URL says all of this
         TrackerStore.__init__(self, domain, event_broker, **kwargs)
+        from bot.settings import get_settings
+        from bot.tracker_cache import SessionCache
+
+        self.sessions = SessionCache(capacity=get_settings().tracker_cache_conversations)
 
     def _connect(self, url: Optional[str]) -> None:
         import sqlalchemy as sa
@@ -112,7 +116,39 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
                 raise StoreUnavailable(f"the conversation store could not {what}") from None
 
     async def retrieve(self, sender_id: Text) -> Any:
-        return await self._retrying(lambda: SQLTrackerStore.retrieve(self, sender_id), "read a conversation")
+        """The latest session's tracker, reading only the events added since this process last
+        read it (bot/tracker_cache.py)."""
+        return await self._retrying(lambda: self._retrieve_session(sender_id), "read a conversation")
+
+    async def _retrieve_session(self, sender_id: Text) -> Any:
+        import sqlalchemy as sa
+        from rasa.shared.core.events import deserialise_events
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        events = self._events()
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+            rows, highest, latest = query.order_by(None).with_entities(
+                sa.func.count(events.id), sa.func.max(events.id), sa.func.max(events.timestamp)).one()
+            mark = (rows, highest, latest)
+            cached = self.sessions.get(sender_id)
+            if cached is not None and cached.mark == mark:
+                known = list(cached.events)
+            elif cached is not None and rows > cached.mark[0] and cached.mark[1] is not None:
+                added = query.filter(events.id > cached.mark[1]).all()
+                known = (list(cached.events) + deserialise_events([json.loads(row.data) for row in added])
+                         if cached.mark[0] + len(added) == rows else None)
+            else:
+                known = None
+            if known is None:  # first read, or rows deleted or a new session: read the session
+                loaded = query.all()
+                mark = (len(loaded), loaded[-1].id if loaded else None, max((row.timestamp for row in loaded), default=None))
+                known = deserialise_events([json.loads(row.data) for row in loaded])
+        if not known or not self.domain:
+            self.sessions.forget(sender_id)
+            return None
+        self.sessions.put(sender_id, mark=mark, events=known)
+        return DialogueStateTracker.from_events(sender_id, known, self.domain.slots)
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Any:
         return await self._retrying(lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),
@@ -171,6 +207,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
                 deleted = session.query(self._events()).filter(
                     self._events().sender_id == sender_id).delete(synchronize_session=False)
                 session.commit()
+                self.sessions.forget(sender_id)
                 return deleted
 
         return await self._retrying(delete, "delete a conversation")
