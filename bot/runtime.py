@@ -34,6 +34,25 @@ def private_file(path: Path) -> Path:
     return path
 
 
+def write_ahead_sqlite(engine) -> None:
+    """A SQLite database written on every turn (the conversations, the staff records): SQLite's
+    write-ahead log, synced to disk at its checkpoints rather than at every commit. A commit then
+    costs microseconds instead of a disk flush (about 10 ms here, on the event loop of every
+    patient's turn); an application crash loses nothing, a power cut at most the latest turns.
+    The log files (``-wal``, ``-shm``) take the database file's owner-only mode. Not for the
+    knowledge base, which is replaced whole by its build (a stale log must never meet a new file)."""
+    if engine.dialect.name != "sqlite":
+        return
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "connect")
+    def _write_ahead(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
 def prepare(settings: Settings, *, tracker_store_file: bool = True) -> None:
     """The data folder, its log and run folders, and (embedded profile) the tracker store file,
     all owner-only."""

@@ -93,6 +93,9 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             options["connect_args"] = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 10,
                                        "options": "-c statement_timeout=10000"}
         self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        from bot.runtime import write_ahead_sqlite
+
+        write_ahead_sqlite(self.engine)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     async def _retrying(self, operation: Callable[[], Any], what: str) -> Any:

@@ -117,3 +117,25 @@ def test_the_cache_is_bounded_least_recently_used_first():
     cache.get("a")
     cache.put("c", mark=(1, 2, 2.0), events=["c"])
     assert len(cache) == 2 and cache.get("b") is None and cache.get("a").events == ("a",)
+
+
+def test_conversations_and_records_are_written_ahead_into_owner_only_files(tmp_path, rasa_domain):
+    """SQLite's write-ahead log (a commit is not a disk flush on every turn); its files are as
+    private as the database."""
+    import sqlite3
+    import stat
+
+    from bot import runtime
+    from bot.staff.records import TurnRecord, get_record_store
+    from bot.stores import PrePingSQLTrackerStore, create_conversation_schema
+
+    conversations, records = tmp_path / "var" / "conversations.db", tmp_path / "var" / "records.db"
+    runtime.private_file(conversations)
+    create_conversation_schema(f"sqlite:///{conversations}")
+    say(PrePingSQLTrackerStore(domain=rasa_domain, url=f"sqlite:///{conversations}"), "p6", "which is faster?")
+    get_record_store(url=f"sqlite:///{records}").add(record=TurnRecord(conversation="c", channel="rest", kind="answer"))
+    for database in (conversations, records):
+        with sqlite3.connect(database) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        log = database.with_name(database.name + "-wal")
+        assert log.exists() and stat.S_IMODE(log.stat().st_mode) & 0o077 == 0

@@ -329,9 +329,12 @@ def ensure_private_sqlite(url: str) -> None:
 @lru_cache(maxsize=4)
 def _store_for(url: str) -> RecordStore:
     from bot.knowledge.store import engine_for
+    from bot.runtime import write_ahead_sqlite
 
     ensure_private_sqlite(url)
-    store = RecordStore(engine=engine_for(url))
+    engine = engine_for(url)
+    write_ahead_sqlite(engine)
+    store = RecordStore(engine=engine)
     store.create_schema()
     return store
 
