@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -92,10 +93,12 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             # not the system's TCP timeout: Rasa calls the store on its event loop.
             options["connect_args"] = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 10,
                                        "options": "-c statement_timeout=10000"}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
-        from bot.runtime import write_ahead_sqlite
+        if url.startswith("sqlite"):
+            from bot.runtime import turn_sqlite_engine
 
-        write_ahead_sqlite(self.engine)
+            self.engine = turn_sqlite_engine(url, **options)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     async def _retrying(self, operation: Callable[[], Any], what: str) -> Any:
@@ -152,6 +155,17 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             return None
         self.sessions.put(sender_id, mark=mark, events=known)
         return DialogueStateTracker.from_events(sender_id, known, self.domain.slots)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Any:
+        """The events a turn added to the tracker it retrieved from here: those after the events
+        it was built from, without counting the session's rows again (the conversation's lock
+        keeps anyone else from writing it meanwhile); Rasa's count for any other tracker."""
+        cached = self.sessions.get(tracker.sender_id)
+        events = tracker.events
+        known = len(cached.events) if cached is not None else 0
+        if known and len(events) >= known and events[0] is cached.events[0] and events[known - 1] is cached.events[-1]:
+            return itertools.islice(events, known, len(events))
+        return SQLTrackerStore._additional_events(self, session, tracker)
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Any:
         return await self._retrying(lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),

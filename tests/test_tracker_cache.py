@@ -139,3 +139,27 @@ def test_conversations_and_records_are_written_ahead_into_owner_only_files(tmp_p
             assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         log = database.with_name(database.name + "-wal")
         assert log.exists() and stat.S_IMODE(log.stat().st_mode) & 0o077 == 0
+
+
+def test_the_launcher_creates_the_conversations_table_in_a_child_process(tmp_path):
+    """`bot serve` stays small: Rasa's tracker store is imported by a short-lived child, which
+    makes the table (and says why when it cannot)."""
+    import sqlite3
+
+    from bot.serve import child_env, create_schema_apart
+    from bot.settings import get_settings
+
+    create_schema_apart(f"sqlite:///{tmp_path / 'conversations.db'}", child_env(get_settings()))
+    with sqlite3.connect(tmp_path / "conversations.db") as connection:
+        assert connection.execute("SELECT name FROM sqlite_master WHERE name = 'events'").fetchone() == ("events",)
+    with pytest.raises(RuntimeError, match="could not create the conversations' table"):
+        create_schema_apart(f"sqlite:///{tmp_path / 'missing' / 'folder' / 'conversations.db'}", child_env(get_settings()))
+
+
+def test_a_save_writes_exactly_the_events_the_turn_added(stores):
+    this, other = stores
+    for words in (("one",), ("two", "three"), ("four",)):
+        say(this, "p7", *words)
+    tracker = run_async(this.retrieve("p7"))
+    assert texts(tracker) == ["one", "two", "three", "four"]
+    assert run_async(other.count_events("p7")) == len(tracker.events)
