@@ -13,8 +13,6 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Dict, Iterator, List
 import yaml
 
 from bot.harness import RunningAssistant, free_port
+from bot.serve import http_ready
 from bot.settings import PROJECT_ROOT
 
 STOCK_ROOT = PROJECT_ROOT / "build" / "stock-bot"
@@ -79,14 +78,6 @@ def ensure_stock_bot(*, root: Path = STOCK_ROOT) -> Path:
     return target
 
 
-def _answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, OSError):
-        return False
-
-
 class RunningStockBot(RunningAssistant):
     """The stock bot's Rasa server (``process``) and action server, spoken to like the assistant."""
 
@@ -135,7 +126,7 @@ def start_stock_bot(bot_dir: Path, run_dir: Path, *, timeout: float = 240) -> It
         while waiting and time.monotonic() - started < timeout:
             if rasa.poll() is not None or actions.poll() is not None:
                 break
-            waiting = {url for url in waiting if not _answers(url)}
+            waiting = {url for url in waiting if not http_ready(url)()}
             if waiting:
                 time.sleep(0.25)
         if waiting:
