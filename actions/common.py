@@ -147,14 +147,14 @@ class AssistantAction(Action, metaclass=abc.ABCMeta):
         turn = turn_of(tracker)
         declined = reply.kind in ("fallback", "out_of_scope")
         if (previous_response(tracker) == turns.ASK and turns.is_unanswered(turn, reply)
-                and turns.note_followup(sender_id=turn.sender_id, text=turn.text)):
+                and await turns.off_the_loop(turns.note_followup, sender_id=turn.sender_id, text=turn.text)):
             if declined:
                 # The answer to "What were you looking for?": kept once, with the thumbs-down it
                 # explains (never again as a decline), and thanked - not also declined.
                 reply = Reply("followup", (Message(turns.NOTED),))
             else:  # a question we could answer after all: thanked, and answered
-                turns.record_reply(turn, reply)
+                await turns.off_the_loop(turns.record_reply, turn=turn, reply=reply)
                 reply = dataclasses.replace(reply, messages=(Message(turns.NOTED),) + reply.messages)
         else:
-            turns.record_reply(turn, reply)
+            await turns.off_the_loop(turns.record_reply, turn=turn, reply=reply)
         return send(dispatcher, reply, concerned=concern(tracker))

@@ -29,7 +29,7 @@ class ActionFeedback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker,
                   domain: Dict[Text, Any]) -> List[Dict[Text, Any]]:
         value = 1 if latest_intent(tracker) == "feedback_up" else -1
-        response = turns.rate_latest(sender_id=tracker.sender_id, value=value,
-                                     text_of=lambda message_id: text_of(tracker, message_id))
+        response = await turns.off_the_loop(turns.rate_latest, sender_id=tracker.sender_id, value=value,
+                                            text_of=lambda message_id: text_of(tracker, message_id))
         dispatcher.utter_message(response=response)
         return []

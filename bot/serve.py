@@ -148,14 +148,24 @@ def web_program(settings: Settings, *, autostart: bool = True) -> Program:
                    "web server", priority=30, autostart=autostart)
 
 
+def create_schema_apart(url: str, env: Dict[str, str]) -> None:
+    """Rasa's ``events`` table, created by a short-lived child process: importing Rasa's tracker
+    store would cost the launcher about 85 MB, kept for as long as the assistant runs. The URL
+    goes through a pipe, never the command line."""
+    code = "import sys; from bot.stores import create_conversation_schema; create_conversation_schema(sys.stdin.read())"
+    done = subprocess.run([sys.executable, "-c", code], input=url, text=True, env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError("could not create the conversations' table: " + (done.stderr.strip().splitlines() or ["?"])[-1])
+
+
 def embedded_plan(options: ServeOptions) -> Plan:
     """One action server, one Rasa server (SQLite tracker store, in-memory lock), the web server."""
-    from bot.stores import create_conversation_schema
-
     s = options.settings
     tracker_store = sqlite_tracker_store(s)
     actions = action_program("actions", s.action_server_port, "action server")
-    plan = Plan(s, [actions], child_env(s), bootstrap=lambda: create_conversation_schema(tracker_store["url"]))
+    env = child_env(s)
+    plan = Plan(s, [actions], env, bootstrap=lambda: create_schema_apart(tracker_store["url"], env))
     if options.shell:
         return plan
     endpoints = write_endpoints(options, name="endpoints.yml", action_port=s.action_server_port,

@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     data_dir: Path = Field(PROJECT_ROOT / "var", env="DATA_DIR")
     # The SQLite file of Rasa's tracker store (default: conversations.db in DATA_DIR, mode 0600).
     tracker_store_db: str = Field("", env="TRACKER_STORE_DB")
+    # How many recent conversations each Rasa process keeps read (their events, deserialised) so
+    # that a turn reads only the events added since, never the whole conversation again
+    # (bot/tracker_cache.py). 0 turns the cache off.
+    tracker_cache_conversations: int = Field(256, env="TRACKER_CACHE_CONVERSATIONS", ge=0, le=100_000)
     # Web chat: which pages may connect (comma-separated origins; default: the demo page), the key
     # that signs session tokens (default: generated once into DATA_DIR), and how long the widget
     # keeps a transcript in the browser.

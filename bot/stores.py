@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import os
@@ -72,6 +73,10 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         for key in ("dialect", "db", "port", "username", "password", "login_db", "query"):
             kwargs.pop(key, None)  # Rasa's SQLTrackerStore options: the URL says all of this
         TrackerStore.__init__(self, domain, event_broker, **kwargs)
+        from bot.settings import get_settings
+        from bot.tracker_cache import SessionCache
+
+        self.sessions = SessionCache(capacity=get_settings().tracker_cache_conversations)
 
     def _connect(self, url: Optional[str]) -> None:
         import sqlalchemy as sa
@@ -88,7 +93,12 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             # not the system's TCP timeout: Rasa calls the store on its event loop.
             options["connect_args"] = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 10,
                                        "options": "-c statement_timeout=10000"}
-        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        if url.startswith("sqlite"):
+            from bot.runtime import turn_sqlite_engine
+
+            self.engine = turn_sqlite_engine(url, **options)
+        else:
+            self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
         self.sessionmaker = sa.orm.session.sessionmaker(bind=self.engine)
 
     async def _retrying(self, operation: Callable[[], Any], what: str) -> Any:
@@ -112,7 +122,50 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
                 raise StoreUnavailable(f"the conversation store could not {what}") from None
 
     async def retrieve(self, sender_id: Text) -> Any:
-        return await self._retrying(lambda: SQLTrackerStore.retrieve(self, sender_id), "read a conversation")
+        """The latest session's tracker, reading only the events added since this process last
+        read it (bot/tracker_cache.py)."""
+        return await self._retrying(lambda: self._retrieve_session(sender_id), "read a conversation")
+
+    async def _retrieve_session(self, sender_id: Text) -> Any:
+        import sqlalchemy as sa
+        from rasa.shared.core.events import deserialise_events
+        from rasa.shared.core.trackers import DialogueStateTracker
+
+        events = self._events()
+        with self.session_scope() as session:
+            query = self._event_query(session, sender_id, fetch_events_from_all_sessions=False)
+            rows, highest, latest = query.order_by(None).with_entities(
+                sa.func.count(events.id), sa.func.max(events.id), sa.func.max(events.timestamp)).one()
+            mark = (rows, highest, latest)
+            cached = self.sessions.get(sender_id)
+            if cached is not None and cached.mark == mark:
+                known = list(cached.events)
+            elif cached is not None and rows > cached.mark[0] and cached.mark[1] is not None:
+                added = query.filter(events.id > cached.mark[1]).all()
+                known = (list(cached.events) + deserialise_events([json.loads(row.data) for row in added])
+                         if cached.mark[0] + len(added) == rows else None)
+            else:
+                known = None
+            if known is None:  # first read, or rows deleted or a new session: read the session
+                loaded = query.all()
+                mark = (len(loaded), loaded[-1].id if loaded else None, max((row.timestamp for row in loaded), default=None))
+                known = deserialise_events([json.loads(row.data) for row in loaded])
+        if not known or not self.domain:
+            self.sessions.forget(sender_id)
+            return None
+        self.sessions.put(sender_id, mark=mark, events=known)
+        return DialogueStateTracker.from_events(sender_id, known, self.domain.slots)
+
+    def _additional_events(self, session: Any, tracker: Any) -> Any:
+        """The events a turn added to the tracker it retrieved from here: those after the events
+        it was built from, without counting the session's rows again (the conversation's lock
+        keeps anyone else from writing it meanwhile); Rasa's count for any other tracker."""
+        cached = self.sessions.get(tracker.sender_id)
+        events = tracker.events
+        known = len(cached.events) if cached is not None else 0
+        if known and len(events) >= known and events[0] is cached.events[0] and events[known - 1] is cached.events[-1]:
+            return itertools.islice(events, known, len(events))
+        return SQLTrackerStore._additional_events(self, session, tracker)
 
     async def retrieve_full_tracker(self, conversation_id: Text) -> Any:
         return await self._retrying(lambda: SQLTrackerStore.retrieve_full_tracker(self, conversation_id),
@@ -171,6 +224,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
                 deleted = session.query(self._events()).filter(
                     self._events().sender_id == sender_id).delete(synchronize_session=False)
                 session.commit()
+                self.sessions.forget(sender_id)
                 return deleted
 
         return await self._retrying(delete, "delete a conversation")

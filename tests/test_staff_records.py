@@ -332,3 +332,50 @@ def test_purge_command_refuses_while_the_embedded_assistant_runs(tmp_path):
         assert refused.returncode == 1 and "The assistant is running" in refused.stdout
     finally:
         os.close(held)
+
+
+def test_an_answer_is_recorded_off_the_event_loop_in_order(assistant, dispatcher, domain_dict):
+    """While another writer holds the records database, the action server's event loop goes on
+    serving: the action waits for its record on the records thread, which writes it once the
+    database is free (nothing is lost, and a thumbs-up after it finds it)."""
+    import asyncio
+    import sqlite3
+
+    from actions.feedback import ActionFeedback
+    from actions.knowledge import ActionAnswerQuestion
+    from bot.settings import get_settings
+    from bot.staff.records import get_record_store
+    from tests.clients import run_async
+    from tests.conftest import make_tracker
+
+    settings = get_settings()
+    records = get_record_store()
+    conversation = conversation_key("test-patient", settings=settings)
+
+    def mine():
+        return [r for r in records.records(period=Period.last_days(1)) if r.conversation == conversation]
+
+    before = len(mine())
+    tracker = make_tracker(text="which is faster?", intent="ask_onset", routes=["iv"])
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        holder = sqlite3.connect(settings.records_url.split("sqlite:///", 1)[1], isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            turn = asyncio.ensure_future(ActionAnswerQuestion(assistant).run(dispatcher, tracker, domain_dict))
+            served = loop.create_future()
+            loop.call_soon(lambda: served.set_result(turn.done()))  # runs once the turn yields the loop
+            turn_done_while_database_held = await served
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        await turn
+        return turn_done_while_database_held
+
+    done_while_held = run_async(scenario())
+    assert done_while_held is False  # the loop ran other work while the record waited
+    after = mine()
+    assert len(after) == before + 1 and after[-1].topic == "onset"
+    run_async(ActionFeedback().run(dispatcher, make_tracker(text="👍", intent="feedback_up"), domain_dict))
+    assert mine()[-1].feedback == 1

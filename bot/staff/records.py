@@ -1,7 +1,9 @@
 """The records database: what each knowledge turn was, for the clinic's staff.
 
 ``RecordStore`` is the only code that reads or writes the records tables; every method is
-keyword-only. Its engine is made like the knowledge base's (``bot.knowledge.store.engine_for``).
+keyword-only. Its engine is made like the knowledge base's (``bot.knowledge.store.engine_for``);
+a SQLite file, written on every turn, gets the write-ahead log and a connection pool
+(``bot.runtime.turn_sqlite_engine``).
 Conversation ids are pseudonyms: ``conversation_key(sender_id)``, a keyed hash, so a record
 cannot be traced back to a phone number or a widget session without the key - but "forget me"
 and the purge, which know the sender id, find its records.
@@ -340,9 +342,11 @@ def ensure_private_sqlite(url: str) -> None:
 @lru_cache(maxsize=4)
 def _store_for(url: str) -> RecordStore:
     from bot.knowledge.store import engine_for
+    from bot.runtime import turn_sqlite_engine
 
     ensure_private_sqlite(url)
-    store = RecordStore(engine=engine_for(url))
+    engine = turn_sqlite_engine(url, future=True) if url.startswith("sqlite") else engine_for(url)
+    store = RecordStore(engine=engine)
     store.create_schema()
     return store
 

@@ -104,9 +104,9 @@ async def save_or_forget(store: Any, tracker: Any, save: Callable[[Any], Awaitab
         return
     await save(tracker)
     if intent in CRISIS_INTENTS:
-        from bot.staff.turns import record_crisis
+        from bot.staff.turns import off_the_loop, record_crisis
 
-        record_crisis(sender_id=tracker.sender_id, channel=user.input_channel or "", intent=intent)
+        await off_the_loop(record_crisis, sender_id=tracker.sender_id, channel=user.input_channel or "", intent=intent)
     if user is not None and not any(isinstance(e, BotUttered) for e in before) and any(
             isinstance(e, BotUttered) for e in after):
         FIRST_REPLY.set(tracker)
