@@ -138,6 +138,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
                 sa.func.count(events.id), sa.func.max(events.id), sa.func.max(events.timestamp)).one()
             mark = (rows, highest, latest)
             cached = self.sessions.get(sender_id)
+            known: Optional[List[Any]]
             if cached is not None and cached.mark == mark:
                 known = list(cached.events)
             elif cached is not None and rows > cached.mark[0] and cached.mark[1] is not None:
@@ -163,7 +164,8 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         cached = self.sessions.get(tracker.sender_id)
         events = tracker.events
         known = len(cached.events) if cached is not None else 0
-        if known and len(events) >= known and events[0] is cached.events[0] and events[known - 1] is cached.events[-1]:
+        if (cached is not None and known and len(events) >= known and events[0] is cached.events[0]
+                and events[known - 1] is cached.events[-1]):
             return itertools.islice(events, known, len(events))
         return SQLTrackerStore._additional_events(self, session, tracker)
 

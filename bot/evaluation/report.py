@@ -182,7 +182,8 @@ def render(out: Path = REPORTS) -> Path:
             lines.append(f"- {run['users']} concurrent patients for {run['seconds']} s: {run['throughput_per_s']} msg/s,"
                          f" p50 {run['p50_ms']} ms, p95 {run['p95_ms']} ms, {run['errors']} errors,"
                          f" {run['lost_replies']} lost replies")
-        lines.append(f"- Memory (RSS, MB) after warm-up: {memory['memory_after_warmup']}; after load: {memory['memory_after_load']}")
+        lines.append(f"- Memory (RSS, MB) after warm-up: {memory['memory_after_warmup']};"
+                     f" after load: {memory['memory_after_load']}")
         lines.append(f"- Ready {bench.get('ready_seconds')} s after start; first answer {bench.get('first_answer_seconds')} s;"
                      f" cold training {bench.get('training_seconds')} s; model {bench.get('model_mb')} MB")
     lines += stock_comparison_section(bench)
