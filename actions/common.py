@@ -10,9 +10,9 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.assistant import Assistant, Context, Question, get_assistant
+from bot.answers.assistant import Assistant, Context, Question, get_assistant
 from bot.knowledge.records import ROUTES
-from bot.replies import Message, Reply, outgoing, rated
+from bot.answers.replies import Message, Reply, outgoing, rated
 from bot.staff import turns
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def _routes(entities: Any) -> Tuple[str, ...]:
 
 def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
     """The latest message as the assistant reads it: the whole message, each question found in
-    it (bot/questions.py, in the parse data), and what the conversation was about."""
+    it (bot/understanding/questions.py, in the parse data), and what the conversation was about."""
     latest = tracker.latest_message
     intent = latest.get("intent") or {}
     ranking = [r for r in latest.get("intent_ranking") or [] if r.get("name") != intent.get("name")]
@@ -67,7 +67,7 @@ def understood(tracker: Tracker) -> Tuple[Question, List[Question], Context]:
 
 def remember_search_terms(assistant: Assistant, tracker: Tracker) -> None:
     """The search terms the NLU graph read from the message and its questions (parse data
-    ``search_terms``, bot.rasa_components.SearchTerms): the search uses them instead of parsing
+    ``search_terms``, bot.rasa.components.SearchTerms): the search uses them instead of parsing
     the same text again."""
     latest = tracker.latest_message
     for item in [latest] + list(latest.get("questions") or []):

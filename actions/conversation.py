@@ -6,7 +6,7 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import AssistantAction
-from bot.replies import Reply
+from bot.answers.replies import Reply
 
 
 class ActionGreet(AssistantAction):

@@ -6,7 +6,7 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import AssistantAction, latest_intent, latest_text, understood
-from bot.replies import Reply
+from bot.answers.replies import Reply
 
 
 class ActionAnswerQuestion(AssistantAction):

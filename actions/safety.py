@@ -6,7 +6,7 @@ from typing import Text
 from rasa_sdk import Tracker
 
 from actions.common import AssistantAction, latest_text, routes_in_latest_message, single_route
-from bot.replies import Reply
+from bot.answers.replies import Reply
 
 
 class ActionPersonalAdvice(AssistantAction):

@@ -1,8 +1,8 @@
 import sys
 
-from bot.cli import main
+from bot.ops.cli import main
 from bot.knowledge.articles import ArticlesMissing
-from bot.settings import SettingsError
+from bot.ops.settings import SettingsError
 
 try:
     raise SystemExit(main())

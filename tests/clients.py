@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from twilio.request_validator import RequestValidator
 
 from bot.channels.messaging import pseudonym
-from bot.wording import response_text
+from bot.answers.wording import response_text
 
 TOKEN = "123456789:TEST-token-for-the-stand-in"
 SECRET = "telegram-webhook-secret-0123456789"

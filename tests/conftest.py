@@ -18,11 +18,11 @@ if "DATA_DIR" not in os.environ:
 
     os.environ["DATA_DIR"] = tempfile.mkdtemp(prefix="clinic-tests-")
 
-from bot.assistant import Assistant  # noqa: E402
+from bot.answers.assistant import Assistant  # noqa: E402
 from bot.knowledge import SqlKnowledgeBase, get_knowledge_base  # noqa: E402
 from bot.knowledge.build import build_knowledge_base  # noqa: E402
-from bot.nlp import build_pipeline, load_pipeline  # noqa: E402
-from bot.settings import PROJECT_ROOT, get_settings  # noqa: E402
+from bot.understanding.nlp import build_pipeline, load_pipeline  # noqa: E402
+from bot.ops.settings import PROJECT_ROOT, get_settings  # noqa: E402
 
 SEEDS_DIR = PROJECT_ROOT.parent / "shared" / "seeds"
 
@@ -127,7 +127,7 @@ def render(rasa_domain):
     """Render dispatched messages with the server's response generator (clinic values filled in)."""
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from bot.nlg import ClinicResponses
+    from bot.rasa.nlg import ClinicResponses
     from tests.clients import run_async
 
     generator = ClinicResponses(domain=rasa_domain)
@@ -150,7 +150,7 @@ def render(rasa_domain):
 @pytest.fixture(scope="session")
 def built_project() -> None:
     """The default knowledge base and spaCy pipeline (what the servers load), freshly built."""
-    from bot.cli import cmd_build
+    from bot.ops.cli import cmd_build
 
     assert cmd_build(None) == 0
 
@@ -158,7 +158,7 @@ def built_project() -> None:
 @pytest.fixture(scope="session")
 def trained_model(built_project) -> Path:
     """The model for the current config and data: trained at most once per run."""
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     return ensure_model()
 
@@ -188,7 +188,7 @@ def running_assistant(trained_model, telegram_api, twilio_api, tmp_path_factory)
     """The whole assistant, started by the real launcher (`python -m bot serve`) under its
     supervisor, with every channel on: REST, web chat, and Telegram and Twilio against local
     stand-ins of their APIs. Shared by every end-to-end test (one start per run)."""
-    from bot.harness import start_assistant
+    from bot.ops.harness import start_assistant
     from tests.clients import phone_env
 
     # The retention purge runs every few seconds here, so that a test can wait for it; a staff
@@ -226,7 +226,7 @@ def wait_until(condition, *, timeout: float, what: str, interval: float = 0.2):
 # --- the cluster profile: PostgreSQL, Redis, haproxy and two Rasa instances -------------------------
 
 def cluster_packages_missing() -> List[str]:
-    from bot.cluster import ClusterError, executable, postgres_bindir
+    from bot.ops.cluster import ClusterError, executable, postgres_bindir
 
     missing = []
     for check, package in ((postgres_bindir, "postgresql"), (lambda: executable("redis-server", "redis-server"), "redis-server"),
@@ -240,9 +240,9 @@ def cluster_packages_missing() -> List[str]:
 
 def start_cluster_for_tests(extra_env: Optional[Dict[str, str]] = None):
     """`python -m bot serve --cluster` with its own PostgreSQL and Redis in a temporary data folder,
-    on free ports (bot.harness.temporary_cluster), its REST channel requiring a token
+    on free ports (bot.ops.harness.temporary_cluster), its REST channel requiring a token
     (tests.clients.REST_TOKEN); skipped, loudly, without the Debian packages."""
-    from bot.harness import temporary_cluster
+    from bot.ops.harness import temporary_cluster
     from tests.clients import REST_TOKEN
 
     missing = cluster_packages_missing()

@@ -5,7 +5,7 @@ conversation and record entering and leaving it, as a Rasa instance does around 
     python -m tests.lock_race REDIS_URL STORE PREFIX ROUNDS WORKER
     python -m tests.lock_race REDIS_URL atomic CONVERSATION hold -   (take the lock, say so, keep it)
 
-STORE: ``atomic`` (bot.stores.AtomicRedisLockStore) or ``stock`` (Rasa's RedisLockStore).
+STORE: ``atomic`` (bot.rasa.stores.AtomicRedisLockStore) or ``stock`` (Rasa's RedisLockStore).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def make_store(url: str, kind: str):
     from rasa.utils.endpoints import EndpointConfig
 
     if kind == "atomic":
-        return LockStore.create(EndpointConfig(url=url, type="bot.stores.AtomicRedisLockStore"))
+        return LockStore.create(EndpointConfig(url=url, type="bot.rasa.stores.AtomicRedisLockStore"))
     parts = urlparse(url)
     return LockStore.create(EndpointConfig(url=parts.hostname, type="redis", port=parts.port, db=1,
                                            password=parts.password))

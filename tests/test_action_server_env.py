@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 ACTIONS_PYTHON = PROJECT_ROOT / ".venv-actions" / "bin" / "python"
 
 
 def test_the_actions_environment_imports_every_action_without_rasa_or_tensorflow():
     assert ACTIONS_PYTHON.exists(), "the set-up makes .venv-actions"
-    code = ("import sys, bot.action_server, actions.knowledge, actions.safety, actions.feedback, "
-            "actions.conversation; from bot.assistant import get_assistant; "
+    code = ("import sys, bot.ops.action_server, actions.knowledge, actions.safety, actions.feedback, "
+            "actions.conversation; from bot.answers.assistant import get_assistant; "
             "print(sorted(m for m in ('tensorflow', 'rasa', 'keras', 'jax') if m in sys.modules))")
     result = subprocess.run([str(ACTIONS_PYTHON), "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONWARNINGS": "ignore"},

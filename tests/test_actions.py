@@ -12,7 +12,7 @@ from tests.clients import run_async
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
 from actions.safety import ActionPersonalAdvice
-from bot.assistant import OVERVIEW_TOPIC, Context, Question
+from bot.answers.assistant import OVERVIEW_TOPIC, Context, Question
 from tests.conftest import make_tracker
 
 TOPICS = [
@@ -212,7 +212,7 @@ def test_every_figure_in_a_reply_comes_from_the_knowledge_base(assistant, kb, re
     for topic in TOPICS:
         for route in ("iv", "im", None):
             reply = assistant.answer(topic=topic, route=route)
-            from bot.replies import outgoing
+            from bot.answers.replies import outgoing
 
             rendered = render([{"response": m.response, **m.values} for m in outgoing(reply)])
             body = " ".join(r["text"].split("Source:")[0] for r in rendered)
@@ -230,9 +230,9 @@ def test_response_templates_contain_no_figures(domain_dict):
 
 def test_a_broken_knowledge_base_still_answers_with_the_fallback(kb, nlp, dispatcher, domain_dict, render, tmp_path):
     """An action error must not become silence or a stack trace for the patient."""
-    from bot.assistant import Assistant
+    from bot.answers.assistant import Assistant
     from bot.knowledge import get_knowledge_base
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     missing = get_knowledge_base(database_url=f"sqlite:///{tmp_path / 'missing.db'}")
     broken = Assistant(knowledge_base=missing, settings=get_settings(), nlp_loader=lambda: nlp)
@@ -274,7 +274,7 @@ def test_another_question_about_the_ways_in_gets_its_fact_not_the_overview(assis
 
 
 def test_unsure_between_two_topics_offers_the_runner_up_as_one_button(assistant, dispatcher, domain_dict, render):
-    from bot.assistant import RUNNER_UP_MARGIN
+    from bot.answers.assistant import RUNNER_UP_MARGIN
 
     tracker = make_tracker(text="how long does the actual jab take?", intent="ask_duration", confidence=0.40)
     tracker.latest_message["intent_ranking"] = [{"name": "ask_duration", "confidence": 0.40},

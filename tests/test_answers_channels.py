@@ -77,7 +77,7 @@ def test_a_question_the_articles_do_not_cover_is_declined_without_a_near_fact(ru
 # ---- unsure between two topics: the runner-up as one button -----------------------------------------
 
 # Questions that sit between two topics. The model decides which of them leave its first two
-# topics close enough for the runner-up button (bot/assistant.py RUNNER_UP_MARGIN); at least one
+# topics close enough for the runner-up button (bot/answers/assistant.py RUNNER_UP_MARGIN); at least one
 # must, or the test says so.
 BETWEEN_TWO_TOPICS = [
     "is the shot or the drip easier on the body",

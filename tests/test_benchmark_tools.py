@@ -91,7 +91,7 @@ def test_the_report_shows_both_bots_and_the_ratios(tmp_path):
              "stock": {**bot(30.0, 24.0, 1200.0, 28.0, 89.0, 12.0), "rasa_version": "3.6.21",
                        "folder": "build/stock-bot/rasa-3.6.21"},
              "profile": {"users": 20, "seconds": 10,
-                         "rasa_server": {"samples": 100, "inclusive": [["retrieve (bot/stores.py)", 0.25]]},
+                         "rasa_server": {"samples": 100, "inclusive": [["retrieve (bot/rasa/stores.py)", 0.25]]},
                          "action_server": {"skipped": "py-spy could not sample the process"}}}
     bench["ratios"] = ratios(bench)
     assert bench["ratios"]["p50"] == 0.5 and bench["ratios"]["throughput_20"] == 2.5 and bench["ratios"]["memory"] == 0.5
@@ -101,5 +101,5 @@ def test_the_report_shows_both_bots_and_the_ratios(tmp_path):
     assert "| throughput, 20 patients, one process (A-B-A-B) | 60.0 msg/s (p95 900.0 ms) |" in report
     assert "| 0.50 | ≤ 0.6× | met |" in report  # memory
     assert "| 100-turn conversation, p50 turns 1–10 → 91–100 | 20 → 24 ms (×1.20) | 28 → 89 ms (×3.18) |" in report
-    assert "| retrieve (bot/stores.py) | 25.0% |" in report
+    assert "| retrieve (bot/rasa/stores.py) | 25.0% |" in report
     assert "action server: not profiled (py-spy could not sample the process)" in report

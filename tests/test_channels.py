@@ -48,20 +48,20 @@ def test_screened_intents_are_in_the_domain(domain_dict):
 
 @pytest.fixture(scope="module")
 def web(tmp_path_factory):
-    """The project's web server (`python -m bot.web`) with a clinic name that needs escaping."""
+    """The project's web server (`python -m bot.ops.web`) with a clinic name that needs escaping."""
     import os
     import subprocess
     import sys
 
-    from bot.harness import free_port
-    from bot.serve import wait_for_http
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.harness import free_port
+    from bot.ops.serve import wait_for_http
+    from bot.ops.settings import PROJECT_ROOT
 
     port = free_port()
     env = {**os.environ, "WEB_PORT": str(port), "CLINIC_NAME": "Sunny <Clinic>", "MESSAGE_MAX_CHARS": "321",
            "WIDGET_SERVER_URL": "http://127.0.0.1:5999", "DATA_DIR": str(tmp_path_factory.mktemp("web")),
            "RASA_PORT": str(free_port()), "ACTION_SERVER_PORT": str(free_port())}
-    process = subprocess.Popen([sys.executable, "-m", "bot.web"], cwd=PROJECT_ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "bot.ops.web"], cwd=PROJECT_ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -112,7 +112,7 @@ def test_health_reports_each_service(web):
     assert json.loads(body) == {"status": "degraded", "services": {"rasa": "down", "actions": "down"}}
 
 
-@pytest.mark.parametrize("path", ["/widget/../bot/settings.py", "/web/widget/clinic-chat.js", "/.git/config", "/nope"])
+@pytest.mark.parametrize("path", ["/widget/../bot/ops/settings.py", "/web/widget/clinic-chat.js", "/.git/config", "/nope"])
 def test_nothing_else_is_served(web, path):
     status, _, body = get(web + path)
     assert status == 404 and "settings" not in body

@@ -13,13 +13,13 @@ import pytest
 import yaml
 from sqlalchemy import create_engine
 
-from bot.assistant import Assistant, Context, Question
+from bot.answers.assistant import Assistant, Context, Question
 from bot.clinic.checks import check, refusals
 from bot.clinic.export import export_answers
 from bot.clinic.matcher import ClinicMatcher
 from bot.clinic.store import APPROVED, DRAFT, WITHDRAWN, ClinicAnswerError, ClinicStore
-from bot.replies import DISCLAIMERS, outgoing
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.answers.replies import DISCLAIMERS, outgoing
+from bot.ops.settings import PROJECT_ROOT, get_settings
 
 EXAMPLES = ["How much does one infusion session cost?", "What does a single infusion session cost?",
             "How much is the cost of one infusion session?"]
@@ -220,7 +220,7 @@ def test_explain_mode_names_the_clinic_answer(trained_model, kb, nlp, tmp_path):
     topic): the clinic answer, its similarity, and the reply patients get."""
     import asyncio
 
-    from bot.explain import Explainer
+    from bot.staff.explain import Explainer
 
     store = ClinicStore(engine=create_engine(f"sqlite:///{tmp_path / 'kb.db'}", future=True))
     answer_id = approved_answer(store)

@@ -14,7 +14,7 @@ import uuid
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 from tests.test_dashboard import PASSWORD, create_staff, login, serious_violations, staff_url
 from tests.test_widget import AXE, browser  # noqa: F401 - the module-scoped Chromium
 
@@ -34,7 +34,7 @@ DECLINED = "That's not something I can answer"
 @pytest.fixture(scope="module")
 def clinic_assistant(trained_model, tmp_path_factory):
     """The assistant started by the real launcher, with a knowledge base of its own."""
-    from bot.harness import start_assistant
+    from bot.ops.harness import start_assistant
     from bot.knowledge.build import build_knowledge_base
 
     folder = tmp_path_factory.mktemp("clinic")

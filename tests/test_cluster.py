@@ -21,10 +21,10 @@ from typing import Any, Dict, List, Tuple
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 from bot.evaluation.cluster_load import conversation_events, conversation_problems, under_faults
 from bot.channels.messaging import plain_text
-from bot.wording import response_text
+from bot.answers.wording import response_text
 from bot.channels.rest import conversation_id
 from tests.clients import REST_TOKEN, WebChat, bodies, run_async, sms, twilio_post, wait_for_reply
 from tests.conftest import start_cluster_for_tests, wait_until
@@ -210,7 +210,7 @@ def test_sms_option_numbers_work_on_any_instance(running_cluster, twilio_api):
 def greeting_buttons() -> List[Dict[str, str]]:
     import yaml
 
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     return [b for variant in domain["responses"]["utter_greet"] for b in variant.get("buttons") or []]
@@ -316,7 +316,7 @@ def test_the_lock_store_race_between_two_processes(running_cluster, store):
 def test_a_lock_held_by_a_killed_process_is_released_within_seconds(running_cluster):
     """An instance killed mid-turn leaves its ticket in Redis; the next turn of that conversation
     must not wait out the lock's 60-second lifetime."""
-    from bot.stores import AtomicRedisLockStore
+    from bot.rasa.stores import AtomicRedisLockStore
 
     conversation = f"held-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "PYTHONWARNINGS": "ignore"}
@@ -443,7 +443,7 @@ def test_a_turn_in_flight_on_a_killed_instance_is_answered_by_the_other_once(hea
     reply, the message stored once in PostgreSQL."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from bot.stores import AtomicRedisLockStore
+    from bot.rasa.stores import AtomicRedisLockStore
     from tests.clients import REPLY_ENDS, phone_doors
 
     cluster = healthy_cluster
@@ -525,9 +525,9 @@ def test_the_purge_command_waits_for_a_conversations_lock_then_deletes_it(runnin
     conversation from PostgreSQL and its records."""
     import psycopg2
 
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from bot.staff.records import conversation_key
-    from bot.stores import AtomicRedisLockStore
+    from bot.rasa.stores import AtomicRedisLockStore
 
     client = new_sender("purge")
     status, _, reply = ask(rest_door(running_cluster), client, "how long does the IM shot last?")

@@ -101,8 +101,8 @@ def classifier():
     version), so a rerun with unchanged examples and code loads it instead of training again."""
     import sklearn
 
-    from bot.settings import PROJECT_ROOT
-    from bot.training import content_fingerprint
+    from bot.ops.settings import PROJECT_ROOT
+    from bot.ops.training import content_fingerprint
 
     key = content_fingerprint(["bot/crisis/training", "bot/crisis/classifier.py", "bot/crisis/examples.py",
                                "bot/crisis/patterns.py", "bot/crisis/patterns.yml"])[:16]
@@ -229,11 +229,11 @@ def test_the_verdict_survives_the_tracker_round_trip(detector):
 
 
 def test_crisis_replies_carry_each_clinics_numbers_without_the_action_server(rasa_domain, monkeypatch):
-    """The replies are domain responses filled in the Rasa server by bot.nlg.ClinicResponses."""
+    """The replies are domain responses filled in the Rasa server by bot.rasa.nlg.ClinicResponses."""
     from rasa.shared.core.trackers import DialogueStateTracker
 
-    from bot.nlg import ClinicResponses
-    from bot.settings import get_settings
+    from bot.rasa.nlg import ClinicResponses
+    from bot.ops.settings import get_settings
 
     monkeypatch.setenv("CLINIC_EMERGENCY_NUMBER", "999")
     monkeypatch.setenv("CLINIC_CRISIS_LINE", "Samaritans on 116 123")
@@ -259,7 +259,7 @@ def test_crisis_replies_carry_each_clinics_numbers_without_the_action_server(ras
 
 def configured_detector(patterns, classifier):
     """The detector at the operating point in config.yml (chosen on the dev sets)."""
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
     guard = next(c for c in config["pipeline"] if c["name"].endswith("CrisisGuard"))
@@ -335,7 +335,7 @@ def test_the_patterns_read_sentences_past_the_prefix_of_an_overlong_message(patt
 
 
 def test_a_concern_adds_the_crisis_line_before_the_disclaimer_and_never_to_a_crisis():
-    from bot.replies import CONCERN_RESPONSE, DISCLAIMERS, Message, Reply, outgoing
+    from bot.answers.replies import CONCERN_RESPONSE, DISCLAIMERS, Message, Reply, outgoing
 
     answer = Reply("answer", (Message("utter_answer"),))
     sent = [m.response for m in outgoing(answer, concern=True)]

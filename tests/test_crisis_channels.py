@@ -163,7 +163,7 @@ def test_a_killed_action_server_is_back_within_30_seconds(healthy_assistant):
 
 @pytest.mark.parametrize("channel", CHANNELS)
 def test_asking_for_a_person_gives_the_clinics_contact_and_hours_on_every_channel(running_assistant, apis, channel):
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     settings = get_settings()
     reply, = Ask[channel](running_assistant, apis, ["can I talk to a real person please?"])

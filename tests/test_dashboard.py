@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 from tests.test_widget import AXE, browser  # noqa: F401 - the module-scoped Chromium
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -112,7 +112,7 @@ LOCKOUT_ATTEMPTS = 4  # STAFF_LOCKOUT_ATTEMPTS of the running assistant (tests/c
 
 
 def refused_text(minutes: float = 15) -> str:
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from bot.staff.dashboard import refused_text as text
 
     return text(Settings(staff_lockout_minutes=minutes))
@@ -154,7 +154,7 @@ def sign_in_lines(assistant) -> list:
 
 
 def test_a_stranger_cannot_lock_an_account_and_every_refusal_reads_the_same(page, running_assistant, staff):
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from bot.staff.accounts import Accounts
 
     username, victim = staff

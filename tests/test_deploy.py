@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.ops.settings import PROJECT_ROOT, Settings
 
 DEPLOY = PROJECT_ROOT / "deploy"
 HAPROXY_ARGS = ["--instance", "127.0.0.1:5011", "--instance", "127.0.0.1:5012", "--port", "8000",
@@ -93,7 +93,7 @@ def test_the_deploy_balancer_passes_only_patients_paths_and_rest_on_its_loopback
     import urllib.error
     import urllib.request
 
-    from bot.harness import free_port
+    from bot.ops.harness import free_port
 
     class Instance(http.server.BaseHTTPRequestHandler):
         def _answer(self):

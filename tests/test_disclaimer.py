@@ -13,7 +13,7 @@ import yaml
 from actions.conversation import ActionGreet
 from actions.knowledge import ActionAnswerQuestion, ActionFallback
 from actions.safety import ActionPersonalAdvice
-from bot.replies import DISCLAIMER_RESPONSE, DISCLAIMERS, RATED_DISCLAIMER_RESPONSE
+from bot.answers.replies import DISCLAIMER_RESPONSE, DISCLAIMERS, RATED_DISCLAIMER_RESPONSE
 from tests.conftest import make_tracker
 
 # Plain responses that rules may send directly: conversational, no health information.
@@ -81,7 +81,7 @@ def _sent_by_rules(project_root: Path) -> set:
 def test_stories_and_rules_add_the_disclaimer_to_every_health_response(project_root):
     """A rule or story may send small talk directly; any other response it sends (the crisis
     replies) must be followed by the disclaimer in the same turn. Everything else goes through
-    an action, which adds it in bot/replies.py."""
+    an action, which adds it in bot/answers/replies.py."""
     for filename, actions in _blocks(project_root):
         for position, action in enumerate(actions):
             if action.startswith("utter_") and action not in SMALL_TALK | {DISCLAIMER_RESPONSE}:
@@ -90,12 +90,12 @@ def test_stories_and_rules_add_the_disclaimer_to_every_health_response(project_r
 
 
 def test_every_response_is_small_talk_or_sent_with_the_disclaimer(domain_dict, project_root):
-    """Walk every response in the domain: small talk, composed by the assistant (bot/, which adds
-    the disclaimer), or sent by a rule that adds it (checked above)."""
+    """Walk every response in the domain: small talk, composed by the assistant (bot/answers and
+    what runs it, which add the disclaimer), or sent by a rule that adds it (checked above)."""
     import re
 
     composed = set()
-    for path in (project_root / "bot").glob("*.py"):
+    for path in [p for layer in ("answers", "understanding", "rasa", "ops") for p in (project_root / "bot" / layer).rglob("*.py")]:
         composed |= set(re.findall(r'"(utter_[a-z_]+)"', path.read_text()))
     by_rules = _sent_by_rules(project_root)
     for name in domain_dict["responses"]:

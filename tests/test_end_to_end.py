@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from bot.harness import start_assistant
+from bot.ops.harness import start_assistant
 
 pytestmark = pytest.mark.servers
 

@@ -11,7 +11,7 @@ from bot.evaluation.dataset import Item, load_dataset, normalise, training_examp
 from bot.evaluation.evaluate import baseline_old_set, bm25_ranker, metrics, tfidf_ranker
 from bot.evaluation.report import render, target_rows
 from bot.evaluation.scoring import Scorer, Verdict, judge
-from bot.replies import outgoing
+from bot.answers.replies import outgoing
 
 TOPICS = {
     "routes", "procedure", "absorption", "onset", "peak", "duration", "experience", "control",
@@ -201,7 +201,7 @@ def test_report_leads_with_the_locked_sets_and_shows_the_cluster_comparison(tmp_
              "lost_replies": 0, "cores_used": {"rasa-1": 0.9, "postgres": 0.1}, "cores_used_total": 1.0}
             for n in (2, 1) for u in (20, 50)]
     faults = {"patients": 30, "messages": 400, "answered_once": 399, "apologised": 1, "unanswered": 0, "answered_twice": 0,
-              "resends": 2, "reconnects": 5, "conversations_intact": 30, "conversations": 30,
+              "failed_requests": 0, "resends": 2, "reconnects": 5, "conversations_intact": 30, "conversations": 30,
               "faults": [{"name": "Rasa instance 1 killed", "at_s": 10.5}]}
     (tmp_path / "benchmark.json").write_text(json.dumps({"cluster": {"cores": 2, "runs": runs, "faults": faults}}))
     report = render(tmp_path).read_text()
@@ -211,7 +211,7 @@ def test_report_leads_with_the_locked_sets_and_shows_the_cluster_comparison(tmp_
     assert "| Crisis recall | 100% | **80.0%** | **missed** | 100.0% |" in report
     assert "| overdose | 4/5 | 4/4 | 4/5 | 4/4 |" in report  # recognised, and the right help of those recognised
     assert "| 1 | 50 | 40.0 | 100 ms | 200 ms | 0 | 0 | 0.90 |" in report
-    assert "Rasa instance 1 killed at 10.5 s" in report and "| 400 | 399 | 1 | 0 | 0 | 2 | 5 | 30/30 |" in report
+    assert "Rasa instance 1 killed at 10.5 s" in report and "| 400 | 399 | 1 | 0 | 0 | 0 | 2 | 5 | 30/30 |" in report
     assert (tmp_path / "cluster_instances.png").stat().st_size > 1000
 
 

@@ -69,7 +69,7 @@ def test_near_copies_are_found_as_by_comparing_every_pair():
 @pytest.fixture(scope="module")
 def training():
     from bot.knowledge.curated import load_curated
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     fact_questions = [q for f in load_curated(knowledge_dir=PROJECT_ROOT / "knowledge").facts for q in f.questions]
     texts = (list(nlu_training()) + [normalise(text) for text, _ in crisis_training()]

@@ -25,7 +25,7 @@ CONVERSATION = [
 
 @pytest.fixture(scope="module")
 def explainer(trained_model):
-    from bot.explain import Explainer
+    from bot.staff.explain import Explainer
 
     explainer = Explainer(model=trained_model)
     yield explainer
@@ -50,7 +50,7 @@ def records_of(url: str, key: str):
 
 
 def test_explain_mode_gets_what_a_patient_gets_over_rest(running_assistant, explainer):
-    from bot.settings import Settings
+    from bot.ops.settings import Settings
     from bot.staff.records import conversation_key
 
     sender = f"explain-{uuid.uuid4().hex[:8]}"
@@ -83,7 +83,7 @@ def test_explain_mode_gets_what_a_patient_gets_over_rest(running_assistant, expl
 
 
 def test_explain_mode_writes_nothing_into_the_clinics_conversations_or_records(explainer):
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
     from bot.staff.records import conversation_key
 
     loop = asyncio.new_event_loop()

@@ -194,7 +194,7 @@ def test_a_second_client_can_neither_join_nor_write_into_anothers_session(runnin
 # ---- rate limits -------------------------------------------------------------------------------------------
 
 def test_300_messages_from_one_sender_are_throttled_while_others_are_served(running_assistant):
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     flood = ask_json("flooding-sender", "which is faster?")
 
@@ -226,7 +226,7 @@ def test_300_messages_from_one_sender_are_throttled_while_others_are_served(runn
 
 
 def test_a_flooding_web_chat_client_is_asked_to_slow_down_once(running_assistant):
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     burst = get_settings().rate_per_sender_burst
 

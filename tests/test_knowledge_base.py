@@ -217,7 +217,7 @@ def test_route_synonyms_cover_lay_words(kb):
 
 
 def test_database_url_is_configurable(tmp_path, monkeypatch, project_root):
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     url = f"sqlite:///{tmp_path / 'other.db'}"
     monkeypatch.setenv("KB_DATABASE_URL", url)
@@ -355,7 +355,7 @@ def _build(tmp_path, *extra):
     import subprocess
     import sys
 
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     env = {**os.environ, "KB_DATABASE_URL": f"sqlite:///{tmp_path / 'kb.db'}",
            "KB_SPACY_PIPELINE": str(tmp_path / "pipeline"), "PYTHONPATH": str(PROJECT_ROOT)}

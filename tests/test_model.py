@@ -8,7 +8,7 @@ import pytest
 
 @pytest.fixture(scope="module")
 def explainer(trained_model, assistant):
-    from bot.explain import Explainer
+    from bot.staff.explain import Explainer
 
     return Explainer(model=trained_model, assistant=assistant)
 
@@ -104,7 +104,7 @@ def test_known_confusions_stay_fixed(parse, text, intent):
 @pytest.mark.parametrize("component, edited", [
     ("bot.crisis.component.CrisisGuard", "bot/crisis/training/ordinary_extra.yml"),
     ("bot.crisis.component.CrisisGuard", "bot/crisis/patterns.yml"),
-    ("bot.rasa_components.TopicClassifier", "knowledge/lexicon.yml"),
+    ("bot.rasa.components.TopicClassifier", "knowledge/lexicon.yml"),
 ])
 def test_editing_a_components_own_files_changes_its_training_cache_key(tmp_path, monkeypatch, component, edited):
     """Rasa caches a trained component by its config and Rasa's training data: files a component
@@ -115,14 +115,14 @@ def test_editing_a_components_own_files_changes_its_training_cache_key(tmp_path,
 
     from rasa.engine.training.fingerprinting import calculate_fingerprint_key
 
-    import bot.training
-    from bot.settings import PROJECT_ROOT
+    import bot.ops.training
+    from bot.ops.settings import PROJECT_ROOT
 
-    for name in ("bot/crisis", "knowledge/lexicon.yml", "bot/lexicon.py"):
+    for name in ("bot/crisis", "knowledge/lexicon.yml", "bot/understanding/lexicon.py"):
         source, target = PROJECT_ROOT / name, tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if source.is_dir() else shutil.copy)(source, target)
-    monkeypatch.setattr(bot.training, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(bot.ops.training, "PROJECT_ROOT", tmp_path)
     module, name = component.rsplit(".", 1)
     cls = getattr(importlib.import_module(module), name)
     before = calculate_fingerprint_key(cls, {}, {})
@@ -169,7 +169,7 @@ def test_the_nlu_graph_parses_a_message_once_questions_included(parse, monkeypat
 
 
 def test_search_terms_in_the_parse_are_the_searchs_own(parse, nlp):
-    from bot.search import search_terms
+    from bot.answers.search import search_terms
 
     parsed = parse(STORY_AND_TWO_QUESTIONS)
     assert parsed["search_terms"] == search_terms(nlp, STORY_AND_TWO_QUESTIONS)

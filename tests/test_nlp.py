@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.nlp import lemmas, routes_in
+from bot.understanding.nlp import lemmas, routes_in
 
 
 @pytest.mark.parametrize(

@@ -160,7 +160,7 @@ def test_telegram_webhook_registration_is_a_separate_command(running_assistant, 
     import subprocess
     import sys
 
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     # Starting the assistant registered nothing.
     assert telegram_api.recorded(method="setWebhook") == []

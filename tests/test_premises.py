@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.assistant import Context, Question
-from bot.premises import load_premises, wrong_premises
+from bot.answers.assistant import Context, Question
+from bot.answers.premises import load_premises, wrong_premises
 
 
 def test_every_correction_is_a_fact_of_the_knowledge_base(kb):

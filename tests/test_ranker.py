@@ -1,4 +1,4 @@
-"""The fact ranker (bot/ranker.py): each fact's example questions (knowledge/questions/) decide
+"""The fact ranker (bot/answers/ranker.py): each fact's example questions (knowledge/questions/) decide
 which fact leads the answer, and - when NLU is unsure - which topic it is."""
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
-from bot.assistant import ANSWER_MAX_CHARS, Context, Question
-from bot.ranker import FactRanker
+from bot.answers.assistant import ANSWER_MAX_CHARS, Context, Question
+from bot.answers.ranker import FactRanker
 
 
 def test_every_fact_has_at_least_ten_example_questions(kb):

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow  # Rasa's command line: minutes, so not in the fas
 def rasa(*args: str, cwd, timeout: int = 900) -> subprocess.CompletedProcess:
     env = {**os.environ, "RASA_TELEMETRY_ENABLED": "false"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.rasa_main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "bot.rasa.main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
 
 

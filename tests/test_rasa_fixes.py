@@ -1,4 +1,4 @@
-"""bot/rasa_patches.py: the only patches of Rasa's code. They refuse another Rasa version, and
+"""bot/rasa/patches.py: the only patches of Rasa's code. They refuse another Rasa version, and
 the action-response validation accepts and rejects exactly as Rasa's own does."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from rasa.core.actions.action import RemoteAction
 from rasa.core.processor import MessageProcessor
 from rasa.core.tracker_store import FailSafeTrackerStore
 
-from bot import rasa_patches
-from bot.rasa_patches import UnsupportedRasa, check_rasa_version, validate_action_result
+from bot.rasa import patches as rasa_patches
+from bot.rasa.patches import UnsupportedRasa, check_rasa_version, validate_action_result
 
 VALID = [
     {"events": [], "responses": []},

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.settings import get_settings
+from bot.ops.settings import get_settings
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import PROJECT_ROOT, Settings, describe
+from bot.ops.settings import PROJECT_ROOT, Settings, describe
 
 KEYS = ["CHANNEL_ID_KEY", "WEBCHAT_SESSION_KEY", "RECORDS_ID_KEY", "REST_TOKEN"]
 GOOD = "9f1c2e7a4b6d08e35c7a91f2b4d6e8a0"  # 32 characters, as `openssl rand -hex 16` gives

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.ops.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, AccountError, same_token
 from bot.staff.clusters import MeaningGrouper, QuestionGrouper, default_encoder, group_by_words
 from bot.staff.embeddings import EncoderUnavailable, load_encoder, package_archive
@@ -286,7 +286,7 @@ def test_purge_command_dry_run_then_delete_backdated_conversations_and_records(t
     from rasa.shared.core.trackers import DialogueStateTracker
 
     from bot.staff.records import get_record_store
-    from bot.stores import PrePingSQLTrackerStore, create_conversation_schema
+    from bot.rasa.stores import PrePingSQLTrackerStore, create_conversation_schema
     from tests.clients import run_async
 
     settings = Settings(data_dir=tmp_path)
@@ -343,7 +343,7 @@ def test_an_answer_is_recorded_off_the_event_loop_in_order(assistant, dispatcher
 
     from actions.feedback import ActionFeedback
     from actions.knowledge import ActionAnswerQuestion
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
     from bot.staff.records import get_record_store
     from tests.clients import run_async
     from tests.conftest import make_tracker

@@ -11,7 +11,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 from tests.clients import CHANNELS, Conversation
 from tests.conftest import wait_until
 

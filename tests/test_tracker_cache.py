@@ -1,17 +1,17 @@
-"""The tracker store reads only what a turn needs (bot/tracker_cache.py, bot/stores.py): a
+"""The tracker store reads only what a turn needs (bot/rasa/tracker_cache.py, bot/rasa/stores.py): a
 conversation's events are read once, then only the rows added since - yet every change another
 store made (rows added, a conversation deleted, a new session) is seen. A real SQLite database."""
 import sqlalchemy as sa
 import pytest
 
-from bot.tracker_cache import SessionCache
+from bot.rasa.tracker_cache import SessionCache
 from tests.clients import run_async
 
 
 @pytest.fixture
 def stores(tmp_path, rasa_domain):
     """Two stores on one database: this Rasa process, and another one (an instance, a purge)."""
-    from bot.stores import PrePingSQLTrackerStore, create_conversation_schema
+    from bot.rasa.stores import PrePingSQLTrackerStore, create_conversation_schema
 
     url = f"sqlite:///{tmp_path / 'conversations.db'}"
     create_conversation_schema(url)
@@ -125,9 +125,9 @@ def test_conversations_and_records_are_written_ahead_into_owner_only_files(tmp_p
     import sqlite3
     import stat
 
-    from bot import runtime
+    from bot.ops import runtime
     from bot.staff.records import TurnRecord, get_record_store
-    from bot.stores import PrePingSQLTrackerStore, create_conversation_schema
+    from bot.rasa.stores import PrePingSQLTrackerStore, create_conversation_schema
 
     conversations, records = tmp_path / "var" / "conversations.db", tmp_path / "var" / "records.db"
     runtime.private_file(conversations)
@@ -146,8 +146,8 @@ def test_the_launcher_creates_the_conversations_table_in_a_child_process(tmp_pat
     makes the table (and says why when it cannot)."""
     import sqlite3
 
-    from bot.serve import child_env, create_schema_apart
-    from bot.settings import get_settings
+    from bot.ops.serve import child_env, create_schema_apart
+    from bot.ops.settings import get_settings
 
     create_schema_apart(f"sqlite:///{tmp_path / 'conversations.db'}", child_env(get_settings()))
     with sqlite3.connect(tmp_path / "conversations.db") as connection:

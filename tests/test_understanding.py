@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from bot.assistant import Context, Question
-from bot.lexicon import load_lexicon
-from bot.questions import is_question, main_intent, question_parts, split_joined
+from bot.answers.assistant import Context, Question
+from bot.understanding.lexicon import load_lexicon
+from bot.understanding.questions import is_question, main_intent, question_parts, split_joined
 
 
 def sentences_of(text):
     """The sentences of the project's spaCy pipeline (what SpacyNLP gives the NLU graph)."""
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
+    from bot.understanding.nlp import load_pipeline
+    from bot.ops.settings import get_settings
 
     return [sentence.text for sentence in load_pipeline(str(get_settings().spacy_pipeline_path))(text).sents]
 
@@ -132,7 +132,7 @@ def test_comparisons_compare_both_routes_and_lead_with_the_direct_answer(assista
 
 
 def test_which_is_faster_says_im_usually_acts_faster_first(assistant, render):
-    from bot.replies import outgoing
+    from bot.answers.replies import outgoing
 
     reply = assistant.respond(question=q("which is faster?", "ask_onset"))
     first = render([{"response": m.response, **m.values} for m in outgoing(reply)])[0]["text"]
@@ -192,7 +192,7 @@ def test_questions_the_articles_do_not_cover_find_no_topic(assistant):
 
 
 def test_the_topic_classifier_gets_one_lexicon_feature_per_topic():
-    from bot.rasa_components import LexiconFeatures
+    from bot.rasa.components import LexiconFeatures
 
     features = LexiconFeatures(weight=0.5).fit(["x"])
     matrix = features.transform(["so knackered after the jab", "who wrote this", "hello"]).toarray()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

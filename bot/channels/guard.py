@@ -35,8 +35,8 @@ from rasa.core.channels.channel import UserMessage
 
 from bot.channels.limits import get_limits
 from bot.crisis.patterns import load_patterns
-from bot.settings import PROJECT_ROOT, get_settings
-from bot.wording import APOLOGY_RESPONSES, clinic_text
+from bot.ops.settings import PROJECT_ROOT, get_settings
+from bot.answers.wording import APOLOGY_RESPONSES, clinic_text
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ def button_payloads() -> FrozenSet[str]:
     button press may send."""
     domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
     topics = {f"/{intent}" for intent in domain.get("intents", []) if isinstance(intent, str)
-              and intent.startswith("ask_") and intent != "ask_followup"}  # "Or did you mean" (bot/assistant.py)
+              and intent.startswith("ask_") and intent != "ask_followup"}  # "Or did you mean" (bot/answers/assistant.py)
     return frozenset(
         str(button["payload"])
         for variants in domain.get("responses", {}).values()

@@ -8,15 +8,15 @@ once per message - an SMS reply costs money); later ones are silent.
 
 The buckets live in this process by default; the cluster profile keeps them in Redis so
 every instance sees the same counts (the bucket stores and their ``Decision`` are in
-bot/shared.py).
+bot/channels/shared.py).
 """
 from __future__ import annotations
 
 from functools import lru_cache
 from typing import Optional
 
-from bot.settings import Settings, get_settings
-from bot.shared import Decision, MemoryBuckets, bucket_store
+from bot.ops.settings import Settings, get_settings
+from bot.channels.shared import Decision, MemoryBuckets, bucket_store
 
 
 class RateLimits:

@@ -7,7 +7,7 @@
   answers when its turn is done (so a delivery whose instance dies mid-turn is sent again -
   by the cluster's balancer to the other instance at once, or by the platform later); the
   turn names its message by the delivery id (update_id, MessageSid), so a turn the dead
-  instance had saved is not run twice (bot/rasa_main.py answers it from the conversation);
+  instance had saved is not run twice (bot/rasa/main.py answers it from the conversation);
   its replies are held until the turn is saved, then sent inside the conversation's lock, each
   counted as sent in Redis (the seen-ids store) right after its API call: an instance that gets
   the delivery again sends only those not sent yet, and the delivery counts as handled once
@@ -31,8 +31,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.guard import RESEND, OnNewMessage, deliver
-from bot.settings import Settings, get_settings
-from bot.shared import seen_ids
+from bot.ops.settings import Settings, get_settings
+from bot.channels.shared import seen_ids
 
 logger = logging.getLogger(__name__)
 

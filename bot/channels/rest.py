@@ -50,8 +50,8 @@ from sanic.response import HTTPResponse
 from bot.channels.guard import (BUTTON, RESEND, OnNewMessage, apologise, client_message_id, screen_message,
                                 valid_sender)
 from bot.channels.limits import get_limits
-from bot.settings import get_settings
-from bot.wording import clinic_text
+from bot.ops.settings import get_settings
+from bot.answers.wording import clinic_text
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ The same events as Rasa's socket.io channel (``session_request`` / ``session_con
   persistence does not depend on the 5.9.0 pin.
 * A message may carry the client's ``message_id`` (and ``resend`` when sent again after a lost
   connection); every reply names the message it answers (``reply_to``).
-* Several instances (the cluster profile): rooms go through Redis (bot/shared.py), so a reply
+* Several instances (the cluster profile): rooms go through Redis (bot/channels/shared.py), so a reply
   reaches the session's sockets on any instance. What this instance sends to its own socket
   (the session confirmation, the apology when a turn fails - perhaps because Redis did) is
   emitted directly, not through Redis.
@@ -38,7 +38,7 @@ from socketio import AsyncServer
 
 from bot.channels.guard import BUTTON, RESEND, OnNewMessage, client_message_id, deliver
 from bot.channels.limits import get_limits
-from bot.settings import Settings, get_settings
+from bot.ops.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class SessionTokens:
 
 
 def session_key(settings: Settings) -> str:
-    from bot import runtime
+    from bot.ops import runtime
 
     return settings.webchat_session_key or runtime.secret(settings, "webchat-session")
 
@@ -112,7 +112,7 @@ class WebChatInput(InputChannel):
         return WebChatOutput(self.sio, self.bot_message_evt) if self.sio is not None else None
 
     def server(self, settings: Settings) -> AsyncServer:
-        from bot.shared import socketio_manager
+        from bot.channels.shared import socketio_manager
 
         # Loggers of our own (python-socketio would otherwise add a plain-text stderr handler), at
         # WARNING: at INFO they log every packet, message text included.

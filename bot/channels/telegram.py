@@ -20,7 +20,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.guard import BUTTON, OnNewMessage
 from bot.channels.messaging import HeldReplies, PhoneChannel, split_message, telegram_html
-from bot.settings import Settings
+from bot.ops.settings import Settings
 
 logger = logging.getLogger(__name__)
 

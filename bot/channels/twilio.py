@@ -20,8 +20,8 @@ from sanic.response import HTTPResponse
 
 from bot.channels.guard import BUTTON, OnNewMessage, deliver
 from bot.channels.messaging import HeldReplies, PhoneChannel, numbered_options, plain_text, split_message, whatsapp_text
-from bot.settings import Settings
-from bot.shared import offered_options
+from bot.ops.settings import Settings
+from bot.channels.shared import offered_options
 
 logger = logging.getLogger(__name__)
 

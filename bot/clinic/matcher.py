@@ -1,4 +1,4 @@
-"""Which approved clinic answer a question asks for, if any: the fact ranker (bot/ranker.py)
+"""Which approved clinic answer a question asks for, if any: the fact ranker (bot/answers/ranker.py)
 over the approved answers' example questions beside the articles' facts and theirs, used when
 NLU finds no article topic. A clinic answer is given only when it is the closest of all (a
 question nearer an article fact is not the clinic's to answer) and at least ``min_score`` close.
@@ -22,7 +22,7 @@ from bot.knowledge import KnowledgeBase
 from bot.knowledge.records import ROUTES, FactRecord, SourceRecord
 
 if TYPE_CHECKING:
-    from bot.ranker import FactRanker
+    from bot.answers.ranker import FactRanker
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class ClinicMatcher:
         self._lock = threading.Lock()
 
     def _refresh(self) -> None:
-        from bot.ranker import FactRanker
+        from bot.answers.ranker import FactRanker
 
         version = self._store.version()
         if version == self._version:

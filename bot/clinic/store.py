@@ -260,7 +260,7 @@ def _store_for(url: str) -> ClinicStore:
 
 def get_clinic_store(*, database_url: Optional[str] = None) -> ClinicStore:
     """The clinic answers in the knowledge base's database (KB_DATABASE_URL)."""
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     return _store_for(database_url or get_settings().database_url)
 

@@ -112,8 +112,8 @@ class CrisisGuard(GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """The examples (training/), patterns and classifier code are read here, not from Rasa's
-        training data: editing them must retrain this component (bot.training.content_fingerprint)."""
-        from bot.training import content_fingerprint
+        training data: editing them must retrain this component (bot.ops.training.content_fingerprint)."""
+        from bot.ops.training import content_fingerprint
 
         return content_fingerprint(["bot/crisis/training", "bot/crisis/patterns.yml", "bot/crisis/classifier.py",
                                     "bot/crisis/patterns.py"])

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional
 
 from bot.evaluation.cluster_load import percentile
 from bot.evaluation.dataset import load_dataset
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 REPORTS = PROJECT_ROOT / "reports"
 
@@ -81,9 +81,9 @@ def _program(pid: int) -> str:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "gone"
-    for marker, name in (("bot.action_server", "action server"), ("rasa run actions", "action server"),
-                         ("rasa_sdk", "action server"), ("bot.rasa_main", "Rasa server"), ("rasa run", "Rasa server"),
-                         ("supervisord", "supervisord"), ("bot.web", "web server"), ("bot serve", "launcher")):
+    for marker, name in (("bot.ops.action_server", "action server"), ("rasa run actions", "action server"),
+                         ("rasa_sdk", "action server"), ("bot.rasa.main", "Rasa server"), ("rasa run", "Rasa server"),
+                         ("supervisord", "supervisord"), ("bot.ops.web", "web server"), ("bot serve", "launcher")):
         if marker in command:
             return name
     return "other"
@@ -271,9 +271,9 @@ def cluster_scaling(*, seconds: float = 30, concurrency=(20, 50)) -> Dict[str, o
     """The cluster profile (PostgreSQL, Redis, haproxy) with two Rasa instances, then with one
     (rasa-2 and actions-2 stopped, the balancer seeing it down), in the same run and on the same
     ports: throughput, latency, lost replies and CPU per process."""
-    from bot.cluster import ClusterError, balancer_sees_all, balancer_servers, executable, postgres_bindir
+    from bot.ops.cluster import ClusterError, balancer_sees_all, balancer_servers, executable, postgres_bindir
     from bot.evaluation.cluster_load import under_faults
-    from bot.harness import NO_RATE_LIMITS, temporary_cluster
+    from bot.ops.harness import NO_RATE_LIMITS, temporary_cluster
 
     try:
         postgres_bindir(), executable("redis-server", "redis-server"), executable("haproxy", "haproxy")
@@ -351,8 +351,8 @@ def profile_under_load(assistant, *, users: int, seconds: float, out: Path) -> D
 def run_benchmark(*, out: Path = REPORTS, messages: int = 1000, warmup: int = 50, seconds: float = 30,
                   concurrency=(20, 50), train: bool = True, cluster: bool = True) -> Dict[str, object]:
     from bot.evaluation.stock_bot import ensure_stock_bot, rasa_version, start_stock_bot
-    from bot.harness import NO_RATE_LIMITS, start_assistant
-    from bot.training import ensure_model
+    from bot.ops.harness import NO_RATE_LIMITS, start_assistant
+    from bot.ops.training import ensure_model
 
     out.mkdir(parents=True, exist_ok=True)
     model = ensure_model()

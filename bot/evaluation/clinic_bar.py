@@ -17,7 +17,7 @@ from typing import Dict, List, Tuple
 import yaml
 from sqlalchemy import create_engine
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 DEV_SET = PROJECT_ROOT / "evaluation" / "clinic" / "dev.yml"
 PATIENT_DEV = PROJECT_ROOT / "evaluation" / "patients" / "dev"

@@ -7,7 +7,7 @@ Used by the fault test (tests/test_cluster.py) and the benchmark's cluster secti
 
 A patient's client behaves as the widget does: each message has an id; when the connection is
 lost before the reply came (a killed instance), it reconnects and sends the message again,
-marked ``resend`` - the assistant answers it once (bot/rasa_patches.py). A REST request or a
+marked ``resend`` - the assistant answers it once (bot/rasa/patches.py). A REST request or a
 phone webhook (Telegram, Twilio: ``phone`` patients, when the test's stand-ins of their APIs
 are given) in flight on the killed instance is sent again to the other one by the balancer
 itself: every such request must get its 200 the first time (``failed_requests`` counts those
@@ -45,7 +45,7 @@ REPLY_TIMEOUT = 60.0
 def complete(texts: List[str]) -> bool:
     """A reply is complete when its last part has arrived: the disclaimer (or, for small talk,
     a reply that needs none)."""
-    from bot.wording import response_text
+    from bot.answers.wording import response_text
 
     ends = ("not medical advice",) + tuple(response_text(name)[:30] for name in (
         "utter_thanks", "utter_goodbye", "utter_iamabot", "utter_message_too_long", "utter_non_text", "utter_slow_down"))
@@ -88,7 +88,7 @@ class PhoneDoor:
 
 
 def _apology(texts: List[str]) -> bool:
-    from bot.wording import response_text
+    from bot.answers.wording import response_text
 
     return any(response_text("utter_technical_problem")[:40] in text for text in texts)
 

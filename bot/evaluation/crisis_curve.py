@@ -59,7 +59,7 @@ class Point:
 
 
 def train_classifier() -> CrisisClassifier:
-    from bot.nlu_data import examples as nlu_examples
+    from bot.understanding.nlu_data import examples as nlu_examples
 
     examples = training_examples()
     examples += [(text, "none") for intent, text in nlu_examples() if intent not in CRISIS_INTENTS and text]
@@ -206,7 +206,7 @@ def base_config() -> Dict[str, float]:
 
     import yaml
 
-    from bot.settings import PROJECT_ROOT
+    from bot.ops.settings import PROJECT_ROOT
 
     config = yaml.safe_load((PROJECT_ROOT / "config.yml").read_text(encoding="utf-8"))
     guard = next(c for c in config["pipeline"] if c["name"].endswith("CrisisGuard"))
@@ -217,8 +217,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
+    from bot.understanding.nlp import load_pipeline
+    from bot.ops.settings import get_settings
 
     nlp = load_pipeline(str(get_settings().spacy_pipeline_path))
     cache: Dict[str, List[str]] = {}

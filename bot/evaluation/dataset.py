@@ -7,7 +7,7 @@ from typing import List, Optional, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 DATASET = PROJECT_ROOT / "evaluation" / "questions.yml"
 KINDS = ("answer", "compare", "crisis", "fallback", "advice", "greeting", "smalltalk")
@@ -48,6 +48,6 @@ def normalise(text: str) -> str:
 
 def training_examples(data_dir: Path = PROJECT_ROOT / "data" / "nlu") -> List[str]:
     """Every NLU training example, normalised (entity annotations removed)."""
-    from bot.nlu_data import examples
+    from bot.understanding.nlu_data import examples
 
     return [normalise(text) for _, text in examples(data_dir)]

@@ -27,7 +27,7 @@ from bot.evaluation.patients import baseline_patients, known_figures, patient_me
 from bot.evaluation.scoring import Scorer, Verdict, judge
 from bot.evaluation.sets import PARTS, load_crisis_set, load_patient_set
 from bot.knowledge import FactRecord, KnowledgeBase, get_knowledge_base
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.ops.settings import PROJECT_ROOT, get_settings
 
 REPORTS = PROJECT_ROOT / "reports"
 IN_SCOPE = ("answer", "compare")
@@ -73,7 +73,7 @@ Ranker = Callable[[str, Optional[str]], Optional[FactRecord]]  # (text, route) -
 
 
 def bm25_ranker(*, kb: KnowledgeBase, nlp) -> Ranker:
-    from bot.search import SearchIndex
+    from bot.answers.search import SearchIndex
 
     index = SearchIndex(knowledge_base=kb, nlp=nlp)
 
@@ -88,7 +88,7 @@ def tfidf_ranker(*, kb: KnowledgeBase, nlp) -> Ranker:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.metrics.pairwise import cosine_similarity
 
-    from bot.search import search_terms
+    from bot.answers.search import search_terms
 
     topics = {t.id: t for t in kb.topics()}
     facts = list(kb.facts())
@@ -141,8 +141,8 @@ def run_evaluation(*, out: Path = REPORTS, folds: int = 3, with_cv: bool = True,
                    dev_only: bool = False, replies: Optional[Path] = None) -> Dict[str, object]:
     """Score every set against the running assistant. ``dev_only``: only the dev parts, for error
     analysis while fixing; written to evaluation-dev.json, never to the report."""
-    from bot.harness import NO_RATE_LIMITS, start_assistant
-    from bot.nlp import load_pipeline
+    from bot.ops.harness import NO_RATE_LIMITS, start_assistant
+    from bot.understanding.nlp import load_pipeline
 
     out.mkdir(parents=True, exist_ok=True)
     settings = get_settings()

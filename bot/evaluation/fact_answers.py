@@ -1,4 +1,4 @@
-"""Choosing how the fact ranker takes part (bot/assistant.py: RANKER_OVERRULES_BELOW,
+"""Choosing how the fact ranker takes part (bot/answers/assistant.py: RANKER_OVERRULES_BELOW,
 RANKER_MARGIN) on the dev part of the patient set, offline: each dev message is parsed by the
 trained model's NLU (as the Rasa server does), answered by the assistant as the action server
 would, and judged as the evaluation judges it (a fact restating the asked article sentences,
@@ -15,8 +15,8 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-import bot.assistant as assistant_module
-from bot.assistant import Context, Question
+import bot.answers.assistant as assistant_module
+from bot.answers.assistant import Context, Question
 
 GRID = {"RANKER_OVERRULES_BELOW": (0.0, 0.3, 0.45, 0.6, 0.75, 0.9, 1.01), "RANKER_MARGIN": (0.0, 0.05, 0.1, 0.2)}
 
@@ -55,9 +55,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--out", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
-    from bot.assistant import get_assistant
+    from bot.answers.assistant import get_assistant
     from bot.evaluation.sets import load_patient_set
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     turns = [t for t in load_patient_set("dev").messages if t.expect == "answer"]
     parses = parse_all(args.model or str(ensure_model()), [t.text for t in turns])

@@ -28,7 +28,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 from bot.staff import clusters
 
 GROUPING_DIR = PROJECT_ROOT / "evaluation" / "grouping"

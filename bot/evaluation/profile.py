@@ -19,7 +19,7 @@ from typing import Dict, List, Optional
 # nothing about where a turn's time goes.
 _WRAPPERS = ("runpy.py", "asyncio/", "sanic/", "uvloop", "<module>", "threading.py", "concurrent/futures",
              "dask/", "rasa/__main__.py", "rasa/api.py", "rasa/cli/", "rasa/core/run.py", "selectors.py",
-             "connection_task", "handle_request", "rasa_sdk/endpoint.py", "bot/action_server.py")
+             "connection_task", "handle_request", "rasa_sdk/endpoint.py", "bot/ops/action_server.py")
 
 
 ENTRY_SHARE = 0.8

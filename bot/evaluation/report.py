@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 from bot.evaluation.speed_report import profile_section, stock_comparison_section
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 REPORTS = PROJECT_ROOT / "reports"
 

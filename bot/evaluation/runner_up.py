@@ -1,4 +1,4 @@
-"""Choosing RUNNER_UP_MARGIN (bot/assistant.py) on the dev part of the patient set: when NLU's
+"""Choosing RUNNER_UP_MARGIN (bot/answers/assistant.py) on the dev part of the patient set: when NLU's
 first two topics are this close, the second is offered as a button ("Or did you mean: ...?").
 
 For every dev question about one topic, the topics that would answer it are those of the facts
@@ -71,8 +71,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     from bot.evaluation.sets import load_patient_set
     from bot.knowledge import get_knowledge_base
-    from bot.settings import get_settings
-    from bot.training import ensure_model
+    from bot.ops.settings import get_settings
+    from bot.ops.training import ensure_model
 
     kb = get_knowledge_base(database_url=get_settings().database_url)
     turns = [t for t in load_patient_set("dev").messages if t.expect == "answer" and len(t.asks) == 1]

@@ -36,7 +36,7 @@ from bot.crisis.examples import (  # noqa: F401 - the crisis sets share the clas
     _read,
     load_crisis_file,
 )
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 EVALUATION_DIR = PROJECT_ROOT / "evaluation"
 PARTS = ("dev", "locked")

@@ -20,9 +20,9 @@ from typing import Dict, Iterator, List
 
 import yaml
 
-from bot.harness import RunningAssistant, free_port
-from bot.serve import http_ready
-from bot.settings import PROJECT_ROOT
+from bot.ops.harness import RunningAssistant, free_port
+from bot.ops.serve import http_ready
+from bot.ops.settings import PROJECT_ROOT
 
 STOCK_ROOT = PROJECT_ROOT / "build" / "stock-bot"
 COMPLETE = ".complete"  # written last: a folder without it is an interrupted build

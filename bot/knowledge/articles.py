@@ -22,7 +22,7 @@ from typing import Dict, List, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 SEEDS_DIR = PROJECT_ROOT.parent / "shared" / "seeds"
 

@@ -39,7 +39,7 @@ class CuratedFact:
     # the IM goes into the upper arm"): a reply says it once.
     repeats: Tuple[str, ...] = ()
     # Example questions this fact answers (knowledge/questions/<topic>.yml): what the fact ranker
-    # learns from (bot/ranker.py).
+    # learns from (bot/answers/ranker.py).
     questions: Tuple[str, ...] = ()
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.knowledge import schema
 from bot.knowledge.records import FACT, ROUTES, ConflictRecord, FactRecord, SourceRecord, TopicRecord
-from bot.settings import get_settings
+from bot.ops.settings import get_settings
 
 
 class KnowledgeBaseMissing(RuntimeError):

@@ -7,5 +7,5 @@ privacy (retention purge, "forget me") and the staff dashboard.
     clusters.py       unanswered questions grouped by meaning (or, without the model, by shared words)
     embeddings.py     all-MiniLM-L6-v2 sentence embeddings (tokenizers, safetensors, numpy)
     accounts.py       staff accounts: argon2 hashes, lock-out, sessions, CSRF tokens
-    dashboard.py      the dashboard's routes (served by bot/web.py under /staff/)
+    dashboard.py      the dashboard's routes (served by bot/ops/web.py under /staff/)
 """

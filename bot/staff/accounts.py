@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 from bot.staff.records import keyed_hash, utcnow
 from bot.staff.schema import SignInThrottle, StaffAccount, StaffSession
 
@@ -231,7 +231,7 @@ def same_token(expected: str, given: Optional[str]) -> bool:
 
 def get_accounts(settings: Optional[Settings] = None) -> Accounts:
     """The staff accounts, in the records database."""
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
     from bot.staff.records import get_record_store
 
     settings = settings or get_settings()

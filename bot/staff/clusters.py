@@ -103,7 +103,7 @@ def word_similarity(questions: Sequence[str], *, nlp) -> np.ndarray:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.preprocessing import normalize
 
-    from bot.nlp import lemmas
+    from bot.understanding.nlp import lemmas
 
     texts = [" ".join(lemmas(nlp, q)) or q.lower() for q in questions]
     words = TfidfVectorizer(analyzer="word", token_pattern=r"(?u)\b\w+\b", use_idf=False).fit_transform(texts)
@@ -162,14 +162,14 @@ class QuestionGrouper:
 
 
 def default_encoder():
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
     from bot.staff.embeddings import load_encoder
 
     return load_encoder(get_settings().grouping_model)
 
 
 def default_nlp():
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
+    from bot.understanding.nlp import load_pipeline
+    from bot.ops.settings import get_settings
 
     return load_pipeline(str(get_settings().spacy_pipeline_path))

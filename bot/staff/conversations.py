@@ -1,7 +1,7 @@
 """Deleting conversations: "forget me" and the retention purge share this one path.
 
 Rasa 3.6 has no delete API, so a conversation's events are deleted from the tracker store
-directly (``bot.stores.PrePingSQLTrackerStore``), together with its staff records - always
+directly (``bot.rasa.stores.PrePingSQLTrackerStore``), together with its staff records - always
 inside the lock store's lock for that conversation: deleting while a turn is in flight would
 let that turn's save write the whole conversation back. "Forget me" runs inside the turn that
 confirms it, which already holds the lock (the turn's save is replaced by the deletion,
@@ -32,7 +32,7 @@ def sql_store(tracker_store: Any) -> Any:
     while not hasattr(store, "delete_conversation") and hasattr(store, "_tracker_store"):
         store = store._tracker_store
     if not hasattr(store, "delete_conversation"):
-        raise TypeError(f"{type(store).__name__} cannot delete conversations (use bot.stores.PrePingSQLTrackerStore)")
+        raise TypeError(f"{type(store).__name__} cannot delete conversations (use bot.rasa.stores.PrePingSQLTrackerStore)")
     return store
 
 
@@ -146,7 +146,7 @@ class ServerRunning(RuntimeError):
 def hold_conversations_lock(settings: Any) -> int:
     """Take DATA_DIR/run/conversations.lock exclusively (the file descriptor; closed, it is free).
     Raises ServerRunning when another process holds it."""
-    from bot import runtime
+    from bot.ops import runtime
 
     path = runtime.private_file(conversations_lock_path(settings))
     fd = os.open(path, os.O_RDWR)
@@ -163,7 +163,7 @@ def stores_for_command_line(settings: Any) -> tuple:
     PostgreSQL and Redis lock store (shared with the running instances), or - embedded - the
     SQLite store with a lock store of its own, which is safe only while no server runs (the caller
     holds DATA_DIR/run/conversations.lock, ``hold_conversations_lock``)."""
-    from bot.stores import AtomicRedisLockStore, PrePingSQLTrackerStore
+    from bot.rasa.stores import AtomicRedisLockStore, PrePingSQLTrackerStore
 
     if settings.profile == "cluster":
         return (PrePingSQLTrackerStore(url=settings.cluster_database_url),

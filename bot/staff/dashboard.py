@@ -1,4 +1,4 @@
-"""The staff dashboard: ``/staff/`` on the project's web server (bot/web.py), never the patient
+"""The staff dashboard: ``/staff/`` on the project's web server (bot/ops/web.py), never the patient
 widget's pages and never Rasa's HTTP API (which stays off). It reads the records database.
 
 Every page but the login needs a session (bot/staff/accounts.py); every POST carries the
@@ -35,7 +35,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.settings import PROJECT_ROOT, Settings
+from bot.ops.settings import PROJECT_ROOT, Settings
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.clusters import Grouping, QuestionGrouper
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered

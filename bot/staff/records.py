@@ -3,7 +3,7 @@
 ``RecordStore`` is the only code that reads or writes the records tables; every method is
 keyword-only. Its engine is made like the knowledge base's (``bot.knowledge.store.engine_for``);
 a SQLite file, written on every turn, gets the write-ahead log and a connection pool
-(``bot.runtime.turn_sqlite_engine``).
+(``bot.ops.runtime.turn_sqlite_engine``).
 Conversation ids are pseudonyms: ``conversation_key(sender_id)``, a keyed hash, so a record
 cannot be traced back to a phone number or a widget session without the key - but "forget me"
 and the purge, which know the sender id, find its records.
@@ -25,8 +25,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from bot.replies import RATED_KINDS
-from bot.settings import Settings, get_settings
+from bot.answers.replies import RATED_KINDS
+from bot.ops.settings import Settings, get_settings
 from bot.staff.schema import Base, NluCandidate, NluCandidateSource, TurnRow
 
 # What a turn was. Knowledge turns are recorded by the action that answers them; crisis turns
@@ -34,7 +34,8 @@ from bot.staff.schema import Base, NluCandidate, NluCandidateSource, TurnRow
 ANSWERED = ("answer", "comparison", "search")
 KINDS = ANSWERED + ("fallback", "decline", "advice", "crisis")
 RATED = tuple(k for k in RATED_KINDS if k in KINDS)  # the records of replies that offer thumbs up / down
-REPLY_KINDS = {"out_of_scope": "decline", "answers": "answer", "clinic": "answer"}  # bot.replies.Reply.kind -> record kind
+# bot.answers.replies.Reply.kind -> record kind
+REPLY_KINDS = {"out_of_scope": "decline", "answers": "answer", "clinic": "answer"}
 
 
 def utcnow() -> datetime:
@@ -100,7 +101,7 @@ def _records_key(settings: Settings) -> str:
 @lru_cache(maxsize=8)
 def _generated_key(data_dir) -> str:
     """Read (or make) DATA_DIR/secrets/records-id.key once per process, not on every turn."""
-    from bot import runtime
+    from bot.ops import runtime
 
     return runtime.secret(Settings(data_dir=data_dir), "records-id")
 
@@ -334,7 +335,7 @@ def ensure_private_sqlite(url: str) -> None:
     if url.startswith("sqlite:///"):
         from pathlib import Path
 
-        from bot import runtime
+        from bot.ops import runtime
 
         runtime.private_file(Path(url[len("sqlite:///"):]))
 
@@ -342,7 +343,7 @@ def ensure_private_sqlite(url: str) -> None:
 @lru_cache(maxsize=4)
 def _store_for(url: str) -> RecordStore:
     from bot.knowledge.store import engine_for
-    from bot.runtime import turn_sqlite_engine
+    from bot.ops.runtime import turn_sqlite_engine
 
     ensure_private_sqlite(url)
     engine = turn_sqlite_engine(url, future=True) if url.startswith("sqlite") else engine_for(url)

@@ -46,8 +46,8 @@ _TITLE_NAME = [{"IS_TITLE": True}, {"IS_TITLE": True, "OP": "?"}]
 
 @lru_cache(maxsize=1)
 def _pipeline() -> Language:
-    from bot.nlp import load_pipeline
-    from bot.settings import get_settings
+    from bot.understanding.nlp import load_pipeline
+    from bot.ops.settings import get_settings
 
     return load_pipeline(str(get_settings().spacy_pipeline_path))
 

@@ -3,12 +3,12 @@
 * "Forget me" deletes only when confirmed right after its own question: a confirmation button
   pressed at any other time (an old button, or a forged press) is read as "forget me", so the
   question is asked again and nothing is deleted (``confirmation_in_context``, applied inside
-  the NLU graph by ``bot.rasa_components.ConfirmationInContext``).
+  the NLU graph by ``bot.rasa.components.ConfirmationInContext``).
 * At each save of a conversation (the tracker store, bot/staff/tracker_store.py: so inside the
   conversation's lock): a confirmed "forget me" deletes the conversation, its records and the
   NLU candidates made from it instead of saving it; a crisis turn is counted (never its text);
   and the first reply of a conversation is noted, so that the privacy notice follows it
-  (bot/rasa_patches.py sends it after the turn).
+  (bot/rasa/patches.py sends it after the turn).
 * The retention purge runs every PURGE_INTERVAL_MINUTES inside the server, with the server's
   own lock store (bot/staff/conversations.py), started by the REST channel's blueprint once
   the server runs. In the embedded profile the server holds an
@@ -23,7 +23,7 @@ import contextvars
 import logging
 from typing import Any, Awaitable, Callable, Dict, Optional
 
-from bot.settings import Settings, get_settings
+from bot.ops.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ async def save_or_forget(store: Any, tracker: Any, save: Callable[[Any], Awaitab
     from rasa.shared.core.events import BotUttered
 
     from bot.crisis.detector import CRISIS_INTENTS
-    from bot.stores import StoreUnavailable
+    from bot.rasa.stores import StoreUnavailable
 
     before, user, after = _turn_events(tracker)
     intent = (user.intent or {}).get("name") if user is not None else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.staff.server import save_or_forget
-from bot.stores import PrePingSQLTrackerStore
+from bot.rasa.stores import PrePingSQLTrackerStore
 
 
 class ClinicTrackerStore(PrePingSQLTrackerStore):

@@ -6,14 +6,15 @@ error type only) and the conversation goes on.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
-from bot.replies import Reply
-from bot.settings import get_settings
+from bot.answers.replies import Reply
+from bot.ops.settings import get_settings
 from bot.staff.records import KINDS, REPLY_KINDS, TurnRecord, conversation_key, get_record_store
 from bot.staff.scrub import scrub
 
@@ -27,8 +28,12 @@ _WRITER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")
 
 
 async def off_the_loop(write: Callable[..., Result], **kwargs: Any) -> Result:
-    """``write(**kwargs)`` on the records thread, awaited without blocking the event loop."""
-    return await asyncio.get_running_loop().run_in_executor(_WRITER, functools.partial(write, **kwargs))
+    """``write(**kwargs)`` on the records thread, awaited without blocking the event loop, in the
+    caller's context (explain mode's records go elsewhere: bot.staff.records.records_elsewhere)."""
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(
+        _WRITER, functools.partial(context.run, functools.partial(write, **kwargs)))
+
 
 # Domain responses of the feedback exchange.
 THANKS = "utter_feedback_thanks"  # after a thumbs-up

@@ -19,9 +19,9 @@ from rank_bm25 import BM25Okapi
 from spacy.language import Language
 
 from bot.knowledge import FactRecord, KnowledgeBase
-from bot.lexicon import load_lexicon
-from bot.nlp import doc_search_terms
-from bot.nlu_data import DECLINE
+from bot.understanding.lexicon import load_lexicon
+from bot.understanding.nlp import doc_search_terms
+from bot.understanding.nlu_data import DECLINE
 
 
 @dataclass(frozen=True)

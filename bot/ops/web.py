@@ -1,6 +1,6 @@
 """The project's web server: the chat widget's files, a demo clinic page that embeds it, the
 staff dashboard (``/staff/``, bot/staff/dashboard.py), and the health of the whole assistant
-(``python -m bot.web``; supervised by ``python -m bot serve``).
+(``python -m bot.ops.web``; supervised by ``python -m bot serve``).
 
 The widget's files come from this project (``web/widget``) and socket.io-client from
 ``web/node_modules`` (installed by the set-up with ``npm ci``), so no page needs a
@@ -24,8 +24,8 @@ from sanic.exceptions import SanicException
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.settings import PROJECT_ROOT, Settings, get_settings
-from bot.wording import response_text
+from bot.ops.settings import PROJECT_ROOT, Settings, get_settings
+from bot.answers.wording import response_text
 
 WEB_ROOT = PROJECT_ROOT / "web"
 SOCKET_IO_CLIENT = WEB_ROOT / "node_modules" / "socket.io-client" / "dist" / "socket.io.min.js"
@@ -79,7 +79,7 @@ async def _answers(url: str) -> bool:
     Redis URL to PING, haproxy's stats socket (``haproxy:///path``) with every instance up - within
     3 seconds."""
     if url.startswith("haproxy://"):
-        from bot.cluster import balancer_sees_all
+        from bot.ops.cluster import balancer_sees_all
 
         return await asyncio.get_running_loop().run_in_executor(None, balancer_sees_all, Path(url[len("haproxy://"):]))
     if url.startswith(("postgresql://", "postgresql+psycopg2://")):
@@ -196,7 +196,7 @@ def service_health_urls(settings: Settings) -> Dict[str, str]:
     """What /health asks: the Rasa server and the action server (in the cluster profile: the
     balancer, every instance and action server, PostgreSQL and Redis). Only the names are shown."""
     if settings.profile == "cluster":
-        from bot.cluster import health_targets
+        from bot.ops.cluster import health_targets
 
         return health_targets(settings)
     return {
@@ -213,7 +213,7 @@ def default_options(settings: Optional[Settings] = None) -> WebOptions:
 
 
 def main() -> None:
-    from bot.logs import configure_logging
+    from bot.ops.logs import configure_logging
 
     configure_logging("web")
     settings = get_settings()

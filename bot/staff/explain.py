@@ -1,7 +1,7 @@
 """Staff explain mode: why the assistant answered what it did.
 
 Each question takes the patient's exact path, in this process: the same Rasa patches
-(bot/rasa_patches.py), the same NLU graph and policies (the trained model), the same screening
+(bot/rasa/patches.py), the same NLU graph and policies (the trained model), the same screening
 of the message as the channels (bot/channels/guard.py), Rasa's own turn (``Agent.handle_message``
 in the conversation's lock), the same tracker store class with the staff side's work, the real
 custom actions through rasa-sdk's executor (what the action server runs; here called through an
@@ -24,9 +24,9 @@ from typing import Any, Dict, List, Optional
 
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.assistant import Assistant, get_assistant
+from bot.answers.assistant import Assistant, get_assistant
 from bot.crisis.detector import Detection
-from bot.replies import Reply
+from bot.answers.replies import Reply
 
 EXPLAIN_CHANNEL = "rest"  # explain shows what a patient gets over REST (the staff tools' channel)
 
@@ -115,9 +115,9 @@ class Explainer:
         from rasa.utils.log_utils import configure_structlog
         from rasa_sdk.executor import ActionExecutor
 
-        from bot import rasa_patches
+        from bot.rasa import patches as rasa_patches
         from bot.staff.tracker_store import ClinicTrackerStore
-        from bot.stores import create_conversation_schema
+        from bot.rasa.stores import create_conversation_schema
 
         configure_logging_and_warnings(logging.WARNING)
         configure_structlog(logging.WARNING)
@@ -135,7 +135,7 @@ class Explainer:
             if action is not None and hasattr(action, "_assistant"):
                 action._assistant = self.recorder  # the real actions, remembering their replies
         # The servers' endpoints (endpoints.yml): the same NLG and tracker store; actions in-process.
-        self.agent = Agent.load(str(model), generator=EndpointConfig(type="bot.nlg.ClinicResponses"),
+        self.agent = Agent.load(str(model), generator=EndpointConfig(type="bot.rasa.nlg.ClinicResponses"),
                                 tracker_store=ClinicTrackerStore(url=conversations),
                                 action_endpoint=InProcessActions(executor, enable_selective_domain=True))
         self.sender_id = f"explain-{uuid.uuid4().hex[:8]}"

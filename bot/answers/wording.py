@@ -9,10 +9,10 @@ from typing import Dict, List
 
 import yaml
 
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.ops.settings import PROJECT_ROOT, get_settings
 
 # What a patient gets when a turn fails (the action server, the conversation store or the lock
-# store unreachable): sent by the Rasa server (bot/rasa_patches.py) or by the channel (bot/channels/guard.py).
+# store unreachable): sent by the Rasa server (bot/rasa/patches.py) or by the channel (bot/channels/guard.py).
 APOLOGY_RESPONSES = ("utter_technical_problem", "utter_disclaimer")
 
 
@@ -36,5 +36,5 @@ class _Keep(dict):
 
 
 def clinic_text(name: str, channel: str = "") -> str:
-    """``response_text`` with the clinic's values filled in (as bot.nlg.ClinicResponses does)."""
+    """``response_text`` with the clinic's values filled in (as bot.rasa.nlg.ClinicResponses does)."""
     return string.Formatter().vformat(response_text(name, channel), (), _Keep(get_settings().clinic_values()))

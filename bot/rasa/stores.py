@@ -4,7 +4,7 @@
   (a connection left over from before a database restart is replaced instead of failing the
   first turn) and a short wait-and-retry when the database is unreachable. When it stays
   unreachable the turn fails loudly (``StoreUnavailable``; Rasa's fail-safe wrapper is told to
-  let it through, bot/rasa_patches.py) and the patient gets the apology - never a conversation
+  let it through, bot/rasa/patches.py) and the patient gets the apology - never a conversation
   silently started afresh without its context.
 * ``AtomicRedisLockStore`` - Rasa's RedisLockStore issues tickets with a GET-modify-SET that
   two instances can interleave (rasa issues 9213, 7921): two messages of one conversation
@@ -56,7 +56,7 @@ def create_conversation_schema(url: str) -> None:
 
 
 class PrePingSQLTrackerStore(SQLTrackerStore):
-    """``type: bot.stores.PrePingSQLTrackerStore`` in endpoints.yml. The database is DATABASE_URL
+    """``type: bot.rasa.stores.PrePingSQLTrackerStore`` in endpoints.yml. The database is DATABASE_URL
     (or the endpoint's ``url``), so no password is written into a YAML file."""
 
     ATTEMPTS = 10
@@ -73,8 +73,8 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         for key in ("dialect", "db", "port", "username", "password", "login_db", "query"):
             kwargs.pop(key, None)  # Rasa's SQLTrackerStore options: the URL says all of this
         TrackerStore.__init__(self, domain, event_broker, **kwargs)
-        from bot.settings import get_settings
-        from bot.tracker_cache import SessionCache
+        from bot.ops.settings import get_settings
+        from bot.rasa.tracker_cache import SessionCache
 
         self.sessions = SessionCache(capacity=get_settings().tracker_cache_conversations)
 
@@ -82,7 +82,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
         import sqlalchemy as sa
         from rasa.core.tracker_store import create_engine_kwargs
 
-        from bot.settings import get_settings
+        from bot.ops.settings import get_settings
 
         url = postgres_url(url or get_settings().cluster_database_url)
         if not url:
@@ -94,7 +94,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
             options["connect_args"] = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 10,
                                        "options": "-c statement_timeout=10000"}
         if url.startswith("sqlite"):
-            from bot.runtime import turn_sqlite_engine
+            from bot.ops.runtime import turn_sqlite_engine
 
             self.engine = turn_sqlite_engine(url, **options)
         else:
@@ -123,7 +123,7 @@ class PrePingSQLTrackerStore(SQLTrackerStore):
 
     async def retrieve(self, sender_id: Text) -> Any:
         """The latest session's tracker, reading only the events added since this process last
-        read it (bot/tracker_cache.py)."""
+        read it (bot/rasa/tracker_cache.py)."""
         return await self._retrying(lambda: self._retrieve_session(sender_id), "read a conversation")
 
     async def _retrieve_session(self, sender_id: Text) -> Any:
@@ -239,7 +239,7 @@ def redis_client(url: str, *, socket_timeout: float = 5.0) -> Any:
 
 
 class AtomicRedisLockStore(LockStore):
-    """``type: bot.stores.AtomicRedisLockStore`` in endpoints.yml (Redis: REDIS_URL, or the
+    """``type: bot.rasa.stores.AtomicRedisLockStore`` in endpoints.yml (Redis: REDIS_URL, or the
     endpoint's ``url``).
 
     Every read-modify-write of a conversation's lock is one optimistic Redis transaction
@@ -256,7 +256,7 @@ class AtomicRedisLockStore(LockStore):
     ALIVE_SECONDS = 10
 
     def __init__(self, endpoint_config: Any = None, url: Optional[str] = None, key_prefix: str = "") -> None:
-        from bot.settings import get_settings
+        from bot.ops.settings import get_settings
 
         kwargs = dict(getattr(endpoint_config, "kwargs", None) or {})
         url = url or getattr(endpoint_config, "url", None) or get_settings().redis_url

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 
 # For the evaluation and the benchmark: they measure the assistant itself, not its rate limits
@@ -162,13 +162,13 @@ class RunningCluster(RunningAssistant):
 
     @property
     def database_url(self) -> str:
-        from bot.cluster import local_postgres_url
+        from bot.ops.cluster import local_postgres_url
 
         return local_postgres_url(self.secret("postgres-clinic"), self.postgres_port)
 
     @property
     def redis_url(self) -> str:
-        from bot.cluster import local_redis_url
+        from bot.ops.cluster import local_redis_url
 
         return local_redis_url(self.secret("redis"), self.redis_port)
 

@@ -1,4 +1,4 @@
-"""The events of recent conversations, kept read by the tracker store (bot/stores.py).
+"""The events of recent conversations, kept read by the tracker store (bot/rasa/stores.py).
 
 Rasa's SQL tracker store reads and deserialises every event of a conversation's session on every
 turn, so a turn costs more the longer the conversation (the benchmark's 100-turn conversation).

@@ -15,13 +15,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from bot.clinic.matcher import ClinicMatcher
 from bot.knowledge import FactRecord, KnowledgeBase, KnowledgeSnapshot, get_knowledge_base
 from bot.knowledge.records import ROUTES, VERDICT
-from bot.lexicon import load_lexicon
-from bot.replies import Message, Reply
-from bot.nlu_data import DECLINE
-from bot.premises import wrong_premises
-from bot.ranker import FactRanker
-from bot.search import SearchIndex
-from bot.settings import Settings, get_settings
+from bot.understanding.lexicon import load_lexicon
+from bot.answers.replies import Message, Reply
+from bot.understanding.nlu_data import DECLINE
+from bot.answers.premises import wrong_premises
+from bot.answers.ranker import FactRanker
+from bot.answers.search import SearchIndex
+from bot.ops.settings import Settings, get_settings
 
 INTENT_PREFIX = "ask_"
 FOLLOW_UP_INTENT = "ask_followup"
@@ -38,7 +38,7 @@ PART_MIN_CONFIDENCE = 0.3
 # NLU's first two topics this close (in confidence): the runner-up is offered as one button.
 # Chosen on the dev part of the patient set (bot/evaluation/runner_up.py; reports/runner-up.json).
 RUNNER_UP_MARGIN = 0.15
-# The fact ranker (bot/ranker.py) chooses the topic instead of NLU when NLU's confidence is below
+# The fact ranker (bot/answers/ranker.py) chooses the topic instead of NLU when NLU's confidence is below
 # RANKER_OVERRULES_BELOW and the ranker's best topic beats NLU's by RANKER_MARGIN (cosine
 # similarity); RELEVANCE_WEIGHT: the facts' own words (BM25) beside the ranker when ordering a
 # topic's facts. Chosen on the patient dev set (bot/evaluation/fact_answers.py).
@@ -128,10 +128,10 @@ class Assistant:
     def index(self) -> SearchIndex:
         """The search index, built on first use."""
         if self._index is None:
-            from bot.nlp import load_pipeline
+            from bot.understanding.nlp import load_pipeline
 
             loader = self._nlp_loader or (lambda: load_pipeline(str(self.settings.spacy_pipeline_path)))
-            from bot.nlu_data import topic_examples
+            from bot.understanding.nlu_data import topic_examples
 
             self._index = SearchIndex(knowledge_base=self.kb, nlp=loader(), examples=topic_examples())
         return self._index

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.ops.settings import PROJECT_ROOT, get_settings
 
 MODEL_PREFIX = "assistant-"
-TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa_components.py", "bot/crisis", "knowledge/lexicon.yml")
+TRAINING_INPUTS = ("config.yml", "domain.yml", "data", "bot/rasa/components.py", "bot/crisis", "knowledge/lexicon.yml")
 
 
 def _files(root: Path, inputs: Iterable[str]) -> List[Path]:
@@ -67,7 +67,7 @@ def ensure_model(*, root: Path = PROJECT_ROOT, models_dir: Optional[Path] = None
     Training's own output (TensorFlow's progress bars and notices) goes to DATA_DIR/log/training.log;
     the console gets one line before and one after.
     """
-    from bot import runtime
+    from bot.ops import runtime
 
     target = model_path(root=root, models_dir=models_dir)
     if target.exists() and not force:

@@ -35,14 +35,14 @@ def build_app(actions_package: str = "actions"):
 
 
 def main() -> None:
-    from bot.logs import configure_logging
-    from bot.settings import get_settings
+    from bot.ops.logs import configure_logging
+    from bot.ops.settings import get_settings
 
     configure_logging("actions")  # before rasa-sdk's imports, so their warnings are handled too
     settings = get_settings()
     host, port = settings.action_server_host, settings.action_server_port
     app = build_app()
-    from bot.assistant import get_assistant
+    from bot.answers.assistant import get_assistant
 
     get_assistant().warm()  # the knowledge base, search index, fact ranker and spaCy pipeline, before the first patient
     configure_logging("actions")

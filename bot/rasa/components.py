@@ -7,7 +7,7 @@
   prediction below its confidence bar for a message with not one known
   content word ("blorp flimflam") becomes ``nlu_fallback``.
 * ``QuestionParts`` (right after SpacyNLP) adds each question of a long or mixed message
-  (bot/questions.py) to the batch as a message of its own, with its slice of the graph's own
+  (bot/understanding/questions.py) to the batch as a message of its own, with its slice of the graph's own
   spaCy doc (no second parse); ``QuestionChoice`` (after the crisis layer) folds them back into
   the message as ``questions`` and, where one of them says better what is asked, takes its
   intent (never over a crisis).
@@ -33,7 +33,7 @@ from spacy.lang.en.stop_words import STOP_WORDS
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlp import doc_search_terms, iter_route_entities
+from bot.understanding.nlp import doc_search_terms, iter_route_entities
 
 FALLBACK_INTENT = "nlu_fallback"
 
@@ -216,10 +216,10 @@ class TopicClassifier(GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: Dict[str, Any]) -> Optional[str]:
         """The lay lexicon is read here, not from Rasa's training data: editing it must retrain this
-        component (bot.training.content_fingerprint)."""
-        from bot.training import content_fingerprint
+        component (bot.ops.training.content_fingerprint)."""
+        from bot.ops.training import content_fingerprint
 
-        return content_fingerprint(["knowledge/lexicon.yml", "bot/lexicon.py"])
+        return content_fingerprint(["knowledge/lexicon.yml", "bot/understanding/lexicon.py"])
 
     def train(self, training_data: TrainingData) -> Resource:
         import joblib
@@ -270,7 +270,7 @@ class LexiconFeatures:
         self.weight = weight
 
     def fit(self, texts: Any, labels: Any = None) -> "LexiconFeatures":
-        from bot.lexicon import load_lexicon
+        from bot.understanding.lexicon import load_lexicon
 
         self.patterns_ = [(topic, pattern) for topic, pattern in sorted(load_lexicon().topic_patterns.items())]
         return self
@@ -293,14 +293,14 @@ class LexiconFeatures:
 
 QUESTION_OF = "question_of"  # on a part's message: the position of its whole message in the batch
 QUESTIONS = "questions"  # in the parse data: what each part was understood as
-SEARCH_TERMS = "search_terms"  # in the parse data (and each question's): bot.nlp.doc_search_terms
+SEARCH_TERMS = "search_terms"  # in the parse data (and each question's): bot.understanding.nlp.doc_search_terms
 
 
 def _part_docs(text: str, doc: Any) -> List[Any]:
     """(part text, its slice of ``doc`` as a Doc) for each question of the message; [] when the
     message is one question. ``doc`` is SpacyNLP's (of the lower-cased text when the pipeline is
     case-insensitive): the parts' words are the patient's own, their annotations the doc's."""
-    from bot.questions import question_parts
+    from bot.understanding.questions import question_parts
 
     same_offsets = len(doc.text) == len(text)
     sentences = [text[s.start_char:s.end_char] if same_offsets else s.text for s in doc.sents]
@@ -343,7 +343,7 @@ class QuestionParts(_Stateless):
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class SearchTerms(_Stateless):
-    """``search_terms`` in the parse data: what bot/search.py matches on, from the graph's doc."""
+    """``search_terms`` in the parse data: what bot/answers/search.py matches on, from the graph's doc."""
 
     @staticmethod
     def required_components() -> List[type]:
@@ -365,7 +365,7 @@ class QuestionChoice(_Stateless):
 
     def process(self, messages: List[Message]) -> List[Message]:
         from bot.crisis.detector import CRISIS_INTENTS
-        from bot.questions import main_intent, part_summary
+        from bot.understanding.questions import main_intent, part_summary
 
         parts: Dict[int, List[Message]] = {}
         for message in messages:

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 import yaml
 from pydantic import BaseSettings, Field, ValidationError, root_validator, validator
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = PROJECT_ROOT / "build"
 
 
@@ -112,7 +112,7 @@ class Settings(BaseSettings):
     # servers `./run.sh cluster` starts in DATA_DIR/cluster (loopback only).
     cluster_postgres_port: int = Field(5433, env="CLUSTER_POSTGRES_PORT", ge=1, le=65535)
     cluster_redis_port: int = Field(6380, env="CLUSTER_REDIS_PORT", ge=1, le=65535)
-    # The conversation lock across instances: "atomic" (bot.stores.AtomicRedisLockStore). "rasa"
+    # The conversation lock across instances: "atomic" (bot.rasa.stores.AtomicRedisLockStore). "rasa"
     # is Rasa's own RedisLockStore, which two instances can both enter at once: there only so
     # that the race test can show the difference - never use it for patients.
     cluster_lock_store: str = Field("atomic", env="CLUSTER_LOCK_STORE", regex="^(atomic|rasa)$")
@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     tracker_store_db: str = Field("", env="TRACKER_STORE_DB")
     # How many recent conversations each Rasa process keeps read (their events, deserialised) so
     # that a turn reads only the events added since, never the whole conversation again
-    # (bot/tracker_cache.py). 0 turns the cache off.
+    # (bot/rasa/tracker_cache.py). 0 turns the cache off.
     tracker_cache_conversations: int = Field(256, env="TRACKER_CACHE_CONVERSATIONS", ge=0, le=100_000)
     # Web chat: which pages may connect (comma-separated origins; default: the demo page), the key
     # that signs session tokens (default: generated once into DATA_DIR), and how long the widget
@@ -271,7 +271,7 @@ class Settings(BaseSettings):
         return [f"http://127.0.0.1:{self.web_port}", f"http://localhost:{self.web_port}"]
 
     def clinic_values(self) -> Dict[str, str]:
-        """The values every domain response may use (filled by bot.nlg.ClinicResponses)."""
+        """The values every domain response may use (filled by bot.rasa.nlg.ClinicResponses)."""
         return {
             "clinic_name": self.clinic_name,
             "clinic_phone": self.clinic_phone,

@@ -3,7 +3,7 @@
 Patients write a story and then ask, or ask two things at once ("how long does the drip
 take, and is the shot safer?"). The whole message is understood as usual; in addition each
 question in it is understood on its own (``QuestionParts`` and ``QuestionChoice`` in
-bot/rasa_components.py: the parts go through the same NLU graph as the whole message, with
+bot/rasa/components.py: the parts go through the same NLU graph as the whole message, with
 the graph's own spaCy doc), so the assistant can answer the question that was asked, not the
 story around it, and answer up to two topics in one reply.
 

@@ -9,7 +9,7 @@ from typing import Dict, List, Pattern, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 LEXICON_FILE = PROJECT_ROOT / "knowledge" / "lexicon.yml"
 

@@ -5,7 +5,7 @@ Each fact is represented by its example questions (and its own text); a question
 with all of them by TF-IDF over words and character n-grams (robust to typos and lay
 spellings), and a fact scores the best similarity of any of its questions. The assistant uses
 the scores to lead a reply with the fact that answers the question and, when the intent
-classifier is unsure, to choose the topic (bot/assistant.py).
+classifier is unsure, to choose the topic (bot/answers/assistant.py).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 The processes - the action server, the Rasa server and the web server (widget, demo page,
 health); in the cluster profile also PostgreSQL, Redis, haproxy and several Rasa instances
-(bot/cluster.py) - are run by supervisord (the ``supervisor`` package from PyPI), which
+(bot/ops/cluster.py) - are run by supervisord (the ``supervisor`` package from PyPI), which
 restarts a crashed one at once and backs off (1 s, 2 s, ... up to 10 tries) when it keeps
 failing to start. This process writes supervisord's configuration into DATA_DIR/run, starts
 it, waits until every service answers, prints the addresses, and on Ctrl-C (or SIGTERM) stops
@@ -30,8 +30,8 @@ from typing import Callable, Dict, List, Optional
 
 import yaml
 
-from bot import runtime
-from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.ops import runtime
+from bot.ops.settings import PROJECT_ROOT, Settings, get_settings
 
 
 def _answers(url: str) -> bool:
@@ -122,7 +122,7 @@ def child_env(settings: Settings) -> Dict[str, str]:
 
 
 def rasa_command(options: ServeOptions, *, endpoints: Path, port: int, interface: str) -> List[str]:
-    return [sys.executable, "-m", "bot.rasa_main", "run", "--model", str(options.model),
+    return [sys.executable, "-m", "bot.rasa.main", "run", "--model", str(options.model),
             "--endpoints", str(endpoints), "--credentials", str(options.credentials),
             "--port", str(port), "--interface", interface]
 
@@ -138,12 +138,12 @@ def actions_python() -> str:
 
 
 def action_program(name: str, port: int, label: str, *, autostart: bool = True) -> Program:
-    return Program(name, [actions_python(), "-m", "bot.action_server"], http_ready(f"http://127.0.0.1:{port}/health"),
+    return Program(name, [actions_python(), "-m", "bot.ops.action_server"], http_ready(f"http://127.0.0.1:{port}/health"),
                    label, priority=10, autostart=autostart, environment={"ACTION_SERVER_PORT": str(port)})
 
 
 def web_program(settings: Settings, *, autostart: bool = True) -> Program:
-    return Program("web", [sys.executable, "-m", "bot.web"],
+    return Program("web", [sys.executable, "-m", "bot.ops.web"],
                    http_ready(f"http://127.0.0.1:{settings.web_port}/widget/widget-config.json"),
                    "web server", priority=30, autostart=autostart)
 
@@ -152,7 +152,7 @@ def create_schema_apart(url: str, env: Dict[str, str]) -> None:
     """Rasa's ``events`` table, created by a short-lived child process: importing Rasa's tracker
     store would cost the launcher about 85 MB, kept for as long as the assistant runs. The URL
     goes through a pipe, never the command line."""
-    code = "import sys; from bot.stores import create_conversation_schema; create_conversation_schema(sys.stdin.read())"
+    code = "import sys; from bot.rasa.stores import create_conversation_schema; create_conversation_schema(sys.stdin.read())"
     done = subprocess.run([sys.executable, "-c", code], input=url, text=True, env=env, cwd=PROJECT_ROOT,
                           capture_output=True, timeout=120)
     if done.returncode != 0:
@@ -277,7 +277,7 @@ def _wait_ready(programs: List[Program], supervisor: Supervisor, timeout: float)
 
 
 def serve(options: ServeOptions, *, plan_for: Callable[[ServeOptions], Plan]) -> int:
-    """Run the programs of ``plan_for(options)`` (``embedded_plan``, or bot/cluster.py's
+    """Run the programs of ``plan_for(options)`` (``embedded_plan``, or bot/ops/cluster.py's
     ``cluster_plan``: the caller chooses, so this module never imports the cluster's)."""
     settings = options.settings
     runtime.prepare(settings, tracker_store_file=not options.cluster)
@@ -300,7 +300,7 @@ def serve(options: ServeOptions, *, plan_for: Callable[[ServeOptions], Plan]) ->
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the shell owns Ctrl-C; stop everything after it
             endpoints = write_endpoints(options, name="endpoints.yml", action_port=settings.action_server_port,
                                         tracker_store=sqlite_tracker_store(settings))
-            command = [sys.executable, "-m", "bot.rasa_main", "shell", "--model", str(options.model),
+            command = [sys.executable, "-m", "bot.rasa.main", "shell", "--model", str(options.model),
                        "--endpoints", str(endpoints), "--port", str(settings.rasa_port)]
             return subprocess.call(command, cwd=PROJECT_ROOT, env=plan.env)
         for line in plan.addresses:

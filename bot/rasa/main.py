@@ -1,7 +1,7 @@
-"""Rasa's command line for the project: `python -m bot.rasa_main run ...` (and `shell`).
+"""Rasa's command line for the project: `python -m bot.rasa.main run ...` (and `shell`).
 
 Rasa 3.6.21 with the project's JSON logs and the few patches that have no extension point in
-Rasa 3.6 (bot/rasa_patches.py, which says why each one remains and refuses another Rasa
+Rasa 3.6 (bot/rasa/patches.py, which says why each one remains and refuses another Rasa
 version). Everything else is configured where Rasa looks for it: the NLU graph components in
 config.yml (the questions of a message, a "forget me" confirmation in context, the crisis
 layer), the tracker store, lock store and NLG in endpoints.yml (the staff side's work at each
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 
 def configure_logs(command: str) -> None:
-    """The project's JSON logs without patient text (bot/logs.py), instead of Rasa's own set-up.
+    """The project's JSON logs without patient text (bot/ops/logs.py), instead of Rasa's own set-up.
     The staff shell writes them to DATA_DIR/log/shell.log, away from the conversation."""
-    from bot.logs import configure_logging
+    from bot.ops.logs import configure_logging
 
     if command == "shell":
-        from bot import runtime
-        from bot.settings import get_settings
+        from bot.ops import runtime
+        from bot.ops.settings import get_settings
 
         settings = get_settings()
         runtime.private_dir(settings.log_dir)
@@ -34,7 +34,7 @@ def main() -> None:
     configure_logs(command)  # before Rasa's imports, so their warnings are logged (or dropped) as JSON too
     import rasa.__main__ as rasa_cli
 
-    from bot import rasa_patches
+    from bot.rasa import patches as rasa_patches
 
     rasa_patches.apply()
     rasa_patches.own_logging(lambda: configure_logs(command))

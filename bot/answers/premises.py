@@ -10,7 +10,7 @@ from typing import List, Pattern, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 PREMISES_FILE = PROJECT_ROOT / "knowledge" / "premises.yml"
 _NEGATION = re.compile(r"\b(not|no|never|isn'?t|doesn'?t|don'?t|won'?t|aren'?t|without)\b|n't\b")

@@ -4,7 +4,7 @@
   train     train the Rasa model if config, domain or data changed (--force to retrain)
   serve     run the action server and the Rasa server (REST channel) until Ctrl-C
             (--cluster, or ASSISTANT_PROFILE=cluster: PostgreSQL, Redis, haproxy and
-            RASA_INSTANCES Rasa instances; see bot/cluster.py)
+            RASA_INSTANCES Rasa instances; see bot/ops/cluster.py)
   shell     run the action server and `rasa shell` for staff testing
   explain   show intent, route, facts and reply for questions (interactive without arguments)
   evaluate  accuracy and safety report against the evaluation set, with baselines (reports/)
@@ -29,7 +29,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 
 
-BUILD_INPUTS = ("knowledge", "bot/knowledge", "bot/nlp.py")
+BUILD_INPUTS = ("knowledge", "bot/knowledge", "bot/understanding/nlp.py")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -39,9 +39,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from bot.knowledge import get_knowledge_base
     from bot.knowledge.build import build_knowledge_base
-    from bot.nlp import build_pipeline
-    from bot.settings import get_settings
-    from bot.training import content_fingerprint
+    from bot.understanding.nlp import build_pipeline
+    from bot.ops.settings import get_settings
+    from bot.ops.training import content_fingerprint
 
     settings = get_settings()
     wanted = content_fingerprint(BUILD_INPUTS)
@@ -68,7 +68,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     model = ensure_model(force=args.force)
     if not args.quiet:
@@ -77,14 +77,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
-    from bot.serve import ServeOptions, embedded_plan, serve
-    from bot.settings import get_settings
-    from bot.training import ensure_model
+    from bot.ops.serve import ServeOptions, embedded_plan, serve
+    from bot.ops.settings import get_settings
+    from bot.ops.training import ensure_model
 
     settings = get_settings()
     cluster = not shell and (getattr(args, "cluster", False) or settings.profile == "cluster")
     if cluster:
-        from bot.cluster import cluster_plan as plan_for
+        from bot.ops.cluster import cluster_plan as plan_for
     else:
         plan_for = embedded_plan
     return serve(ServeOptions(model=ensure_model(), settings=settings, shell=shell, cluster=cluster),
@@ -92,8 +92,8 @@ def cmd_serve(args: argparse.Namespace, *, shell: bool = False) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from bot.explain import run_explain
-    from bot.training import ensure_model
+    from bot.staff.explain import run_explain
+    from bot.ops.training import ensure_model
 
     return run_explain(model=ensure_model(), questions=args.question)
 
@@ -101,7 +101,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from bot.evaluation.evaluate import run_evaluation
     from bot.evaluation.report import render
-    from bot.training import ensure_model
+    from bot.ops.training import ensure_model
 
     ensure_model()
     result: Dict[str, Any] = run_evaluation(folds=args.folds, with_cv=not args.no_cv, dev_only=args.dev_only,
@@ -133,8 +133,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
 def cmd_setup_database(args: argparse.Namespace) -> int:
     """The cluster profile on a real server: schema and knowledge base in DATABASE_URL."""
-    from bot.cluster import ClusterError, setup_database
-    from bot.settings import get_settings
+    from bot.ops.cluster import ClusterError, setup_database
+    from bot.ops.settings import get_settings
 
     settings = get_settings()
     if not settings.cluster_database_url:
@@ -153,7 +153,7 @@ def cmd_setup_database(args: argparse.Namespace) -> int:
 def cmd_haproxy_config(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bot.cluster import haproxy_config
+    from bot.ops.cluster import haproxy_config
 
     print(haproxy_config(balancer_port=args.port, instances=args.instance, interface=args.interface,
                          stats_socket=Path(args.stats_socket) if args.stats_socket else None,
@@ -165,7 +165,7 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
     import asyncio
 
     from bot.channels.telegram import register_webhook
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     settings = get_settings()
     if not (settings.telegram_bot_token and settings.telegram_secret_token):
@@ -186,7 +186,7 @@ def cmd_telegram_webhook(args: argparse.Namespace) -> int:
 def cmd_create_staff(args: argparse.Namespace) -> int:
     import getpass
 
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
     from bot.staff.accounts import AccountError, get_accounts
 
     if args.password_stdin:
@@ -210,7 +210,7 @@ def cmd_create_staff(args: argparse.Namespace) -> int:
 def cmd_export_clinic(args: argparse.Namespace) -> int:
     from bot.clinic.export import export_answers
     from bot.clinic.store import get_clinic_store
-    from bot.settings import get_settings
+    from bot.ops.settings import get_settings
 
     directory = Path(args.dir) if args.dir else get_settings().knowledge_dir / "clinic"
     written = export_answers(store=get_clinic_store(), directory=directory)
@@ -222,9 +222,9 @@ def cmd_purge(args: argparse.Namespace) -> int:
     import json
     from datetime import datetime, timezone
 
-    from bot import runtime
-    from bot.logs import configure_logging
-    from bot.settings import get_settings
+    from bot.ops import runtime
+    from bot.ops.logs import configure_logging
+    from bot.ops.settings import get_settings
     from bot.staff.conversations import purge_command
 
     settings = get_settings()
@@ -258,7 +258,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     serve = sub.add_parser("serve", help="action server + Rasa server until Ctrl-C")
     serve.set_defaults(run=cmd_serve)
     serve.add_argument("--cluster", action="store_true",
-                       help="PostgreSQL, Redis, haproxy and several Rasa instances (bot/cluster.py)")
+                       help="PostgreSQL, Redis, haproxy and several Rasa instances (bot/ops/cluster.py)")
     sub.add_parser("shell", help="action server + rasa shell").set_defaults(run=lambda a: cmd_serve(a, shell=True))
     explain = sub.add_parser("explain", help="explain the assistant's answers to questions")
     explain.set_defaults(run=cmd_explain)

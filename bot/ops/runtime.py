@@ -4,7 +4,7 @@
     var/log/               one log file per process (JSON lines, no patient text)
     var/run/               the supervisor's configuration and control socket
     var/secrets/           keys generated on first use (mode 0600) when not given in the environment
-    var/cluster/           the cluster profile's own PostgreSQL and Redis (bot/cluster.py)
+    var/cluster/           the cluster profile's own PostgreSQL and Redis (bot/ops/cluster.py)
 
 Everything here is created owner-only: the folder 0700, files 0600 (with the cluster profile
 run as root, ``var/`` and ``var/cluster/`` are 0711 so that PostgreSQL and Redis, each as its
@@ -17,7 +17,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 
 
 def private_dir(path: Path) -> Path:

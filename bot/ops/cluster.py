@@ -4,9 +4,9 @@
                           ├─ Rasa instance 2 (RASA_INSTANCE_PORT + 1) ── action server 2 (ACTION_SERVER_PORT + 1)
                           └─ ...                          all sharing PostgreSQL and Redis
 
-* PostgreSQL holds the conversations (Rasa's tracker store, ``bot.stores.PrePingSQLTrackerStore``)
-  and the knowledge base; Redis the conversation locks (``bot.stores.AtomicRedisLockStore``),
-  rate limits, phone-channel state and web chat rooms (bot/shared.py).
+* PostgreSQL holds the conversations (Rasa's tracker store, ``bot.rasa.stores.PrePingSQLTrackerStore``)
+  and the knowledge base; Redis the conversation locks (``bot.rasa.stores.AtomicRedisLockStore``),
+  rate limits, phone-channel state and web chat rooms (bot/channels/shared.py).
 * Both are started here in DATA_DIR/cluster (generated passwords in DATA_DIR/secrets, loopback
   only), unless DATABASE_URL / REDIS_URL name existing ones.
 * haproxy: its public port (RASA_PORT) passes only what patients' clients need - web chat
@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Dict, List, Optional
 from urllib.parse import quote
 
-from bot import runtime
-from bot.serve import (Plan, Program, ServeOptions, action_program, child_env, http_ready, rasa_command,
+from bot.ops import runtime
+from bot.ops.serve import (Plan, Program, ServeOptions, action_program, child_env, http_ready, rasa_command,
                        web_program, write_endpoints)
-from bot.settings import PROJECT_ROOT, Settings
+from bot.ops.settings import PROJECT_ROOT, Settings
 
 PACKAGES = ("postgresql", "redis-server", "haproxy")  # Debian packages (scripts/setup.sh installs them)
 
@@ -255,7 +255,7 @@ def redis_answers(url: str) -> bool:
 # ---- haproxy -------------------------------------------------------------------------------------------
 
 # What the public side passes to Rasa: patients' clients only (the widget's files are served by
-# bot/web.py, not through the balancer).
+# bot/ops/web.py, not through the balancer).
 PUBLIC_PATHS = ("/webhooks/telegram/webhook", "/webhooks/twilio/webhook")
 WEBCHAT_PATH = "/socket.io/"
 REST_PATH = "/webhooks/rest/"
@@ -483,7 +483,7 @@ def setup_database(*, database_url: str, knowledge_url: str, knowledge_dir: Path
     real server). Returns the number of facts."""
     from bot.knowledge.build import build_knowledge_base
     from bot.staff.records import get_record_store
-    from bot.stores import create_conversation_schema
+    from bot.rasa.stores import create_conversation_schema
 
     try:
         create_conversation_schema(database_url)

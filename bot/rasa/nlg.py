@@ -1,4 +1,4 @@
-"""Domain responses with the clinic's own values: ``nlg: type: bot.nlg.ClinicResponses``.
+"""Domain responses with the clinic's own values: ``nlg: type: bot.rasa.nlg.ClinicResponses``.
 
 Every response may use ``{clinic_name}``, ``{clinic_phone}``, ``{emergency_number}``,
 ``{crisis_line}`` and ``{opening_hours}``; they are filled here, inside the Rasa server, from the settings (clinic.yml
@@ -14,7 +14,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.settings import get_settings
+from bot.ops.settings import get_settings
 
 
 class ClinicResponses(TemplatedNaturalLanguageGenerator):

@@ -9,7 +9,7 @@ a reply emitted by one instance to a browser connected to another.
 
 When Redis cannot be reached, what only protects or helps (rate limits, de-duplication of
 redelivered updates, the numbers of offered options) fails open with a logged error, so a
-patient is not refused because of it; the conversation lock (bot/stores.py) fails closed, and
+patient is not refused because of it; the conversation lock (bot/rasa/stores.py) fails closed, and
 the patient gets the apology (bot/channels/guard.py).
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, List, Optional, Tuple
 
-from bot.settings import Settings
+from bot.ops.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ OPTIONS_TTL_SECONDS = 24 * 3600
 
 @lru_cache(maxsize=4)
 def _redis(url: str) -> Any:
-    from bot.stores import redis_client
+    from bot.rasa.stores import redis_client
 
     return redis_client(url)
 

@@ -10,7 +10,7 @@ from typing import Dict, List, Tuple
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.ops.settings import PROJECT_ROOT
 
 NLU_DIR = PROJECT_ROOT / "data" / "nlu"
 _ANNOTATION = re.compile(r"\[([^\]]+)\]\([^)]+\)|\[([^\]]+)\]\{[^}]+\}")

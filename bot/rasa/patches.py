@@ -1,4 +1,4 @@
-"""The only changes to Rasa's own code, for Rasa 3.6.21 exactly: applied by bot/rasa_main.py.
+"""The only changes to Rasa's own code, for Rasa 3.6.21 exactly: applied by bot/rasa/main.py.
 
 Everything else the project adds goes through Rasa's extension points (graph components in
 config.yml, the tracker store, lock store and NLG in endpoints.yml, the channels in
@@ -15,13 +15,13 @@ credentials.yml). What is left here has no extension point in Rasa 3.6:
 * ``FailSafeTrackerStore`` (``retrieve``, ``retrieve_full_tracker``, ``save``) - the Agent
   always wraps the configured tracker store in it, and it catches every error: a store that
   cannot be read starts the conversation afresh, its context silently lost. ``StoreUnavailable``
-  (bot/stores.py) goes through instead: the turn fails and the channel sends the apology.
+  (bot/rasa/stores.py) goes through instead: the turn fails and the channel sends the apology.
 * ``MessageProcessor.handle_message`` - a message resent after a lost connection gets the reply
   it already had (inside the conversation's lock, which only the processor holds), and the first
   reply of a conversation is followed by the privacy notice (the tracker store notes the first
   reply, bot/staff/tracker_store.py). Rasa 3.6 has no hook around a turn that can send messages.
 * Rasa's logging set-up (``configure_colored_logging``, ``configure_structlog``) - replaced by the
-  project's JSON lines without patient text (bot/logs.py); Rasa's command line always calls them.
+  project's JSON lines without patient text (bot/ops/logs.py); Rasa's command line always calls them.
 
 ``apply`` refuses any other Rasa version (``UnsupportedRasa``): each patch replaces a method
 whose code was read for this version, so an upgrade must re-read them, not break silently.
@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Text
 
 RASA_VERSION = "3.6.21"  # the version every patch below was written against (requirements.txt)
 
-logger = logging.getLogger("bot.rasa_patches")
+logger = logging.getLogger("bot.rasa.patches")
 
 
 class UnsupportedRasa(RuntimeError):
@@ -47,7 +47,7 @@ def check_rasa_version(version: Optional[str] = None) -> None:
 
         version = rasa.__version__
     if version != RASA_VERSION:
-        raise UnsupportedRasa(f"bot/rasa_patches.py was written for Rasa {RASA_VERSION}, not {version}: "
+        raise UnsupportedRasa(f"bot/rasa/patches.py was written for Rasa {RASA_VERSION}, not {version}: "
                               "re-read each patched method in the new version before changing RASA_VERSION")
 
 
@@ -87,11 +87,11 @@ def never_silent(run: Callable[..., Any]) -> Callable[..., Any]:
 
     from rasa.core.actions.action import ActionExecutionRejection, create_bot_utterance
 
-    from bot.wording import APOLOGY_RESPONSES
+    from bot.answers.wording import APOLOGY_RESPONSES
 
     @functools.wraps(run)
     async def safe_run(self: Any, output_channel: Any, nlg: Any, tracker: Any, domain: Any) -> List[Any]:
-        from bot.settings import get_settings
+        from bot.ops.settings import get_settings
 
         try:
             return await asyncio.wait_for(run(self, output_channel, nlg, tracker, domain),
@@ -114,7 +114,7 @@ def never_silent(run: Callable[..., Any]) -> Callable[..., Any]:
 
 def loud(method: Callable[..., Any]) -> Callable[..., Any]:
     """A FailSafeTrackerStore method that lets ``StoreUnavailable`` through."""
-    from bot.stores import StoreUnavailable
+    from bot.rasa.stores import StoreUnavailable
 
     @functools.wraps(method)
     async def call(self: Any, *args: Any, **kwargs: Any) -> Any:

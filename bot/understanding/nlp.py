@@ -24,7 +24,7 @@ MEANINGFUL_STOP_WORDS = frozenset({"side", "long", "first", "before", "after", "
 def doc_search_terms(doc: Doc) -> List[str]:
     """Lemmas the knowledge-base search matches on, from a parse of the lower-cased text:
     content words, route words left out. The NLU graph computes them from its own doc
-    (``bot.rasa_components.SearchTerms``), so the action server need not parse the message again."""
+    (``bot.rasa.components.SearchTerms``), so the action server need not parse the message again."""
     route_tokens = {t.i for ent in doc.ents if ent.label_ == ROUTE_LABEL for t in ent}
     return [
         (t.lemma_ or t.text).lower()
