@@ -369,3 +369,17 @@ def test_a_present_crisis_is_never_only_a_concern(patterns, text, help_):
     assert hits, text
     detection = CrisisDetector(patterns=patterns, classifier=None).detect(text)
     assert detection.crisis and detection.help == help_, detection.explain()
+
+
+def test_nlu_examples_marked_so_are_not_taught_to_the_crisis_classifier_as_ordinary(project_root):
+    """Requests for a person or about one's data, written by someone overwhelmed, are not "ordinary"
+    examples for the crisis classifier (they made it miss crises); every other NLU example is."""
+    from rasa.shared.importers.importer import TrainingDataImporter
+
+    from bot.crisis.component import crisis_negative
+
+    importer = TrainingDataImporter.load_from_dict(training_data_paths=[str(project_root / "data" / "nlu")])
+    examples = importer.get_nlu_data().intent_examples
+    marked = [e for e in examples if not crisis_negative(e)]
+    assert len(marked) >= 300 and {e.get("intent") for e in marked} >= {"talk_to_person", "privacy", "forget_me"}
+    assert sum(crisis_negative(e) for e in examples) > 1000

@@ -58,6 +58,14 @@ def previous_detections(tracker: Any, turns: int) -> List[Optional[Detection]]:
     return found
 
 
+def crisis_negative(example: Message) -> bool:
+    """An NLU example teaches the classifier what an ordinary message looks like, unless its
+    block says ``metadata: {crisis_negative: false}`` (requests for a person or about one's data
+    written by someone overwhelmed: as ordinary examples they made the classifier miss crises)."""
+    metadata = (example.get(METADATA) or {}).get("intent") or {}
+    return metadata.get("crisis_negative", True) is not False
+
+
 def sentences_of(message: Message) -> List[str]:
     doc = message.get(SPACY_DOCS[TEXT])
     if doc is None or not doc.has_annotation("SENT_START"):
@@ -123,7 +131,7 @@ class CrisisGuard(GraphComponent):
         examples += [
             (example.get(TEXT), "none")
             for example in training_data.intent_examples
-            if example.get(INTENT) not in CRISIS_INTENTS and example.get(TEXT)
+            if example.get(INTENT) not in CRISIS_INTENTS and example.get(TEXT) and crisis_negative(example)
         ]
         classifier = CrisisClassifier.train(examples)
         with self._storage.write_to(self._resource) as path:
