@@ -30,9 +30,10 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
     A SQLite file is built beside the old one and swapped in (``os.replace``), so a running
     assistant never reads half-built or dropped tables: its open connections keep the old file,
     new ones get the new; the clinic answers (bot/clinic/, written by staff, not curated files)
-    are copied from the old file into the new one first. Another database is rebuilt in place
-    (the cluster builds it once at start, before any instance reads it): only the curated tables
-    are dropped and recreated there, never the clinic answers'."""
+    are copied from the old file into the new one first. Another database (the cluster's
+    PostgreSQL) is rebuilt in place in one transaction, so readers see the old tables until the
+    new ones are committed: only the curated tables are dropped and recreated there, never the
+    clinic answers'."""
     curated = load_curated(knowledge_dir=knowledge_dir)
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
@@ -54,10 +55,12 @@ def build_knowledge_base(*, knowledge_dir: Path, database_url: str) -> BuildRepo
 
 
 def _write(curated: Curated, engine: Engine, database_url: str) -> BuildReport:
-    schema.Base.metadata.drop_all(engine)
-    schema.Base.metadata.create_all(engine)
-    ClinicBase.metadata.create_all(engine)  # the clinic answers' tables, when missing (never dropped)
+    # One transaction, the tables' drop and creation included (PostgreSQL's DDL is transactional):
+    # a running assistant reads the old tables until the new ones are complete and committed.
     with engine.begin() as connection:
+        schema.Base.metadata.drop_all(connection)
+        schema.Base.metadata.create_all(connection)
+        ClinicBase.metadata.create_all(connection)  # the clinic answers' tables, when missing (never dropped)
         connection.execute(
             schema.Source.__table__.insert(),
             [

@@ -12,7 +12,6 @@ of them answer.
 from __future__ import annotations
 
 import asyncio
-import html
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,16 +61,12 @@ def _origins(server_url: str) -> str:
 
 
 def demo_page(options: WebOptions, nonce: str) -> str:
-    from bot.staff.dashboard import script_json  # the pages' one templating helper
+    from bot.ops.templates import render, script_json  # the pages' one templating (the dashboard's too)
 
-    template = (WEB_ROOT / "demo" / "index.html").read_text(encoding="utf-8")
     widget_options = {"server": options.server_url, "clinic": options.clinic_name,
                       "colors": {"primary": options.primary_color}}
-    return (
-        template.replace("{{clinic_name}}", html.escape(options.clinic_name))
-        .replace("{{nonce}}", nonce)
-        .replace("{{widget_options}}", script_json(widget_options))
-    )
+    return render(WEB_ROOT / "demo", "index.html", clinic_name=options.clinic_name, nonce=nonce,
+                  widget_options=script_json(widget_options))
 
 
 async def _answers(url: str) -> bool:

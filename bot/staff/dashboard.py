@@ -22,12 +22,11 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import json
 import logging
 import re
 import secrets
 from datetime import date
-from functools import lru_cache, partial, wraps
+from functools import partial, wraps
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 from urllib.parse import urlencode
 
@@ -35,7 +34,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.ops import templates
 from bot.ops.settings import PROJECT_ROOT, Settings
+from bot.ops.templates import script_json
 from bot.staff.accounts import Accounts, Attempt, StaffLogin, same_token
 from bot.staff.clusters import Grouping, QuestionGrouper
 from bot.staff.records import Period, RecordStore, Summary, summarize, unanswered
@@ -61,20 +62,9 @@ MAX_CANDIDATE_RECORDS = 500  # records one "Add to NLU candidates" may name
 logger = logging.getLogger("bot.staff.signin")
 
 
-@lru_cache(maxsize=1)
-def _templates():
-    from jinja2 import Environment, FileSystemLoader, select_autoescape
-
-    return Environment(loader=FileSystemLoader(str(STAFF_ROOT)), autoescape=select_autoescape(["html"]))
-
-
 def render(name: str, **values: Any) -> str:
-    return _templates().get_template(name).render(**values)
-
-
-def script_json(value: object) -> str:
-    """JSON that is safe inside a <script> element."""
-    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    """A staff page (web/staff/), through the pages' one templating (bot/ops/templates.py)."""
+    return templates.render(STAFF_ROOT, name, **values)
 
 
 def parse_period(args: Dict[str, List[str]], *, today: Optional[date] = None) -> Period:
