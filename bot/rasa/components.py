@@ -55,15 +55,19 @@ class _Stateless(GraphComponent):
         return training_data
 
 
-@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
-class RouteEntityExtractor(_Stateless):
-    """Route entities from the spaCy entity ruler, normalised to the route id."""
+class _ReadsTheDoc(_Stateless):
+    """A stateless component that reads SpacyNLP's doc of the message."""
 
     @staticmethod
     def required_components() -> List[type]:
         from rasa.nlu.utils.spacy_utils import SpacyNLP
 
         return [SpacyNLP]
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
+class RouteEntityExtractor(_ReadsTheDoc):
+    """Route entities from the spaCy entity ruler, normalised to the route id."""
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
@@ -318,14 +322,8 @@ def _part_docs(text: str, doc: Any) -> List[Any]:
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
-class QuestionParts(_Stateless):
+class QuestionParts(_ReadsTheDoc):
     """Adds the questions of each message to the batch (see the module's docstring)."""
-
-    @staticmethod
-    def required_components() -> List[type]:
-        from rasa.nlu.utils.spacy_utils import SpacyNLP
-
-        return [SpacyNLP]
 
     def process(self, messages: List[Message]) -> List[Message]:
         batch: List[Message] = []
@@ -342,14 +340,8 @@ class QuestionParts(_Stateless):
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
-class SearchTerms(_Stateless):
+class SearchTerms(_ReadsTheDoc):
     """``search_terms`` in the parse data: what bot/answers/search.py matches on, from the graph's doc."""
-
-    @staticmethod
-    def required_components() -> List[type]:
-        from rasa.nlu.utils.spacy_utils import SpacyNLP
-
-        return [SpacyNLP]
 
     def process(self, messages: List[Message]) -> List[Message]:
         for message in messages:
